@@ -252,17 +252,20 @@ def video_info(path) -> VideoInfo:
 
 def _decode_frames(path, start_pts, wanted: set) -> dict:
     "Decode forward from the key frame at or before `start_pts` (None: from the start) until all `wanted` are seen."
-    found, last = {}, max(wanted)
+    found = {}
     with _open(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame and slice threads; frames still come out in display order
+        codec = stream.codec_context
         try:
             if start_pts is not None:
                 container.seek(start_pts, stream=stream, backward=True, any_frame=False)
-            for frame in container.decode(stream):
-                if frame.pts in wanted and frame.pts not in found:
-                    found[frame.pts] = frame.to_ndarray(format="rgb24")  # (H, W, 3) uint8
-                if frame.pts is not None and frame.pts >= last:
+            for packet in container.demux(stream):
+                # No frame is predicted from a non-reference frame, so an unwanted one need not be decoded at all.
+                codec.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
+                for frame in codec.decode(packet):
+                    if frame.pts in wanted and frame.pts not in found:
+                        found[frame.pts] = frame.to_ndarray(format="rgb24")  # (H, W, 3) uint8
+                if len(found) == len(wanted):
                     break
         except av.FFmpegError as e:
             raise VideoReadError(f"{path}: decoding failed; the file is damaged or truncated ({e})") from e
