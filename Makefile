@@ -50,7 +50,7 @@ demo: $(STAMP)
 	$(PY) -m videomae_minimal demo
 
 bench-data: $(STAMP)
-	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_data.py --out benchmarks/data_results.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -113,6 +113,9 @@ def main() -> None:
                         f"{med['ours'] * 1e3:.0f} ({min(times['ours']) * 1e3:.0f}-{max(times['ours']) * 1e3:.0f}) | "
                         f"**{med['docs'] / med['ours']:.1f}x** | {grey:.0f} |")
     table = "\n".join([
+        "Made by `python benchmarks/bench_data.py" + (f" --repeats {args.repeats}" if args.repeats != 7 else "")
+        + (f" --out {args.out}" if args.out else "") + "` (or `make bench-data`).",
+        "",
         f"Clip -> pixel_values (16, 3, 224, 224), frames {indices[0]}..{indices[-1]} of a 10 s 30 fps video; "
         f"median of {args.repeats} interleaved runs, ms (min-max); torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, PyAV {av.__version__}, transformers {transformers.__version__}",

@@ -134,7 +134,7 @@ def write_synthetic_clip(path, num_frames: int = 90, fps: int = 30, size=(96, 16
     The file is written next to its destination and renamed into place, so it is complete or absent.
     """
     height, width = size
-    if height % 2 or width % 2 or width < 2 * _CODE_BITS * 4:
+    if height % 2 or width % 2 or width < 8 * _CODE_BITS:
         raise ValueError(f"size must be (height, width), both even and width >= {8 * _CODE_BITS}, got {size!r}")
     if not 0 < num_frames < 2 ** _CODE_BITS:
         raise ValueError(f"num_frames must be in 1..{2 ** _CODE_BITS - 1}, got {num_frames}")
@@ -208,10 +208,9 @@ def _frame_table(path, container, stream) -> _FrameTable:
         for packet in container.demux(stream):
             if packet.size == 0:  # the demuxer's end-of-stream marker
                 continue
-            stamp = packet.pts if packet.pts is not None else packet.dts
-            if stamp is None:
-                raise VideoReadError(f"{path}: a video packet has no timestamp; cannot index its frames")
-            pts.append(stamp)
+            if packet.pts is None:  # frames are matched by pts when decoding: without one, no exact read
+                raise VideoReadError(f"{path}: a video packet has no presentation timestamp; cannot index its frames")
+            pts.append(packet.pts)
             keys.append(packet.is_keyframe)
     except av.FFmpegError as e:
         raise VideoReadError(f"{path}: the video data is damaged or truncated ({e})") from e
