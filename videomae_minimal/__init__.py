@@ -1,8 +1,18 @@
 """VideoMAE, built one step at a time. Each module is exported from the notebook of the same step:
 
-    sampling    notebooks/01_frame_sampling.ipynb   which frames, and reading them from a video file
-    processing  notebooks/02_processing.ipynb       frames -> normalised model input, and back
+    sampling     notebooks/01_frame_sampling.ipynb         which frames, and reading them from a video file
+    processing   notebooks/02_processing.ipynb             frames -> normalised model input, and back
+    patches      notebooks/03_tubelet_patches.ipynb        tubelets and their embedding
+    positions    notebooks/04_sinusoidal_positions.ipynb   the fixed sin-cos position table
+    masking      notebooks/05_tube_masking.ipynb           tube (and random) masks
+    encoder      notebooks/06_sdpa_encoder.ipynb           attention, blocks, VideoMAEModel
+    pretraining  notebooks/07_decoder_loss.ipynb           decoder, targets, loss, VideoMAEForPreTraining
+    classifier   notebooks/08_classifier.ipynb             VideoMAEForVideoClassification
+    checkpoints  notebooks/09_real_checkpoints.ipynb       transformers' names -> ours, from_pretrained
+
+`config` (VideoMAEConfig) and `cli` are written by hand.
 """
+from .config import VideoMAEConfig
 from .sampling import (
     VideoInfo,
     VideoReadError,
@@ -24,5 +34,12 @@ from .processing import (
     resize_short_side,
     resized_shape,
 )
+from .patches import TubeletEmbedding, from_tubelets, to_tubelets
+from .positions import sinusoid_table
+from .masking import random_mask, tube_mask
+from .encoder import VideoMAEModel, VideoMAEModelOutput
+from .pretraining import VideoMAEForPreTraining, VideoMAEPreTrainingOutput, reconstruct_pixels, reconstruction_targets
+from .classifier import VideoClassificationOutput, VideoMAEForVideoClassification
+from .checkpoints import CheckpointError, from_pretrained
 
 __version__ = "0.1.0"

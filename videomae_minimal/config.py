@@ -1,0 +1,136 @@
+"""VideoMAEConfig: the sizes every step reads. Hand-written (no notebook): it is plain data under all the steps.
+
+Field names and defaults are transformers' (`VideoMAEConfig`), so a transformers `config.json` reads directly.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
+HIDDEN_ACTS = ("gelu",)  # the exact erf GELU, the only activation of every published VideoMAE
+# config.json keys spelled differently elsewhere: transformers v5 writes `qv_bias` where v4 and the Hub say `qkv_bias`
+_ALIASES = {"qv_bias": "qkv_bias", "_attn_implementation": "attn_implementation"}
+
+
+@dataclass
+class VideoMAEConfig:
+    image_size: int = 224
+    patch_size: int = 16
+    num_channels: int = 3
+    num_frames: int = 16
+    tubelet_size: int = 2
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    layer_norm_eps: float = 1e-12
+    qkv_bias: bool = True
+    use_mean_pooling: bool = True
+    decoder_num_attention_heads: int = 6
+    decoder_hidden_size: int = 384
+    decoder_num_hidden_layers: int = 4
+    decoder_intermediate_size: int = 1536
+    norm_pix_loss: bool = True
+    num_labels: int = 2
+    id2label: dict[int, str] | None = None
+    attn_implementation: str = "sdpa"  # "sdpa" (fused kernel) or "eager" (the attention written out)
+    architectures: list[str] = field(default_factory=list)  # from config.json: which model class was saved
+
+    def __post_init__(self):
+        for name in ("image_size", "patch_size", "num_channels", "num_frames", "tubelet_size", "hidden_size",
+                     "num_hidden_layers", "num_attention_heads", "intermediate_size", "decoder_num_attention_heads",
+                     "decoder_hidden_size", "decoder_num_hidden_layers", "decoder_intermediate_size"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)) and name in ("image_size", "patch_size") and len(set(value)) == 1:
+                value = value[0]  # a square given as [224, 224]
+                setattr(self, name, value)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"VideoMAEConfig.{name} must be a positive integer, got {value!r}")
+        if self.decoder_num_hidden_layers < 0 or self.num_labels < 0:
+            raise ValueError("decoder_num_hidden_layers and num_labels must not be negative")
+        for size, heads in (("hidden_size", "num_attention_heads"), ("decoder_hidden_size", "decoder_num_attention_heads")):
+            if getattr(self, size) % getattr(self, heads):
+                raise ValueError(f"VideoMAEConfig.{size} ({getattr(self, size)}) must be divisible by "
+                                 f"{heads} ({getattr(self, heads)})")
+        if self.image_size % self.patch_size:
+            raise ValueError(f"VideoMAEConfig.image_size ({self.image_size}) must be divisible by patch_size ({self.patch_size})")
+        if self.num_frames % self.tubelet_size:
+            raise ValueError(f"VideoMAEConfig.num_frames ({self.num_frames}) must be divisible by tubelet_size ({self.tubelet_size})")
+        if self.hidden_act not in HIDDEN_ACTS:
+            raise ValueError(f"VideoMAEConfig.hidden_act must be one of {HIDDEN_ACTS}, got {self.hidden_act!r}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
+        if not self.layer_norm_eps > 0:
+            raise ValueError(f"VideoMAEConfig.layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
+        if self.id2label:
+            self.id2label = {int(k): str(v) for k, v in self.id2label.items()}  # JSON keys are strings
+            if sorted(self.id2label) != list(range(len(self.id2label))):
+                raise ValueError("VideoMAEConfig.id2label must have the keys 0..num_labels-1")
+            self.num_labels = len(self.id2label)
+        else:
+            self.id2label = {i: f"LABEL_{i}" for i in range(self.num_labels)}
+
+    # Sizes that follow from the fields
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        "(T', H', W'): tubelets along time, height and width."
+        side = self.image_size // self.patch_size
+        return self.num_frames // self.tubelet_size, side, side
+
+    @property
+    def num_patches(self) -> int:
+        t, h, w = self.grid
+        return t * h * w
+
+    @property
+    def patch_dim(self) -> int:
+        "Pixels in one tubelet: tubelet_size * patch_size^2 * num_channels (1536 for the base model)."
+        return self.tubelet_size * self.patch_size ** 2 * self.num_channels
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {v: k for k, v in self.id2label.items()}
+
+    @classmethod
+    def from_dict(cls, values: dict, **overrides) -> "VideoMAEConfig":
+        "From a transformers-style dict; keys that are not VideoMAE sizes (torch_dtype, model_type, ...) are ignored."
+        known = {f.name for f in fields(cls)}
+        kwargs = {}
+        for key, value in {**values, **overrides}.items():
+            key = _ALIASES.get(key, key)
+            if key in known:
+                kwargs[key] = value
+        if "id2label" in kwargs and "num_labels" in kwargs and kwargs["id2label"]:
+            kwargs.pop("num_labels")  # id2label decides
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json_file(cls, path, **overrides) -> "VideoMAEConfig":
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such config file") from None
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: not a readable JSON config ({e})") from e
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: a config must be a JSON object, got {type(values).__name__}")
+        if values.get("model_type", "videomae") != "videomae":
+            raise ValueError(f"{path}: model_type is {values['model_type']!r}, not 'videomae'")
+        try:
+            return cls.from_dict(values, **overrides)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from e
+
+    def to_dict(self) -> dict:
+        "transformers' spelling, for a config.json transformers can read."
+        out = asdict(self)
+        out["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        out["label2id"] = self.label2id
+        out["model_type"] = "videomae"
+        out.pop("attn_implementation")
+        return out
