@@ -7,12 +7,6 @@ VIDEOS = ROOT / "data" / "videos"
 REAL_CLIPS = [VIDEOS / "mmaction2_test_cleaning_pool.mp4", VIDEOS / "mmaction2_demo_arm_wrestling.mp4"]
 
 
-def pytest_collectstart(collector):
-    # Progress bars and library warnings go to stderr and differ between machines: notebooks compare stdout only.
-    if collector.fspath and collector.fspath.ext == ".ipynb":
-        collector.skip_compare += ("stderr",)
-
-
 def sequential_decode(path):
     "The plain reference: every frame from the first, in decode-counter order, as RGB uint8."
     import av

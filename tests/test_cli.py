@@ -56,3 +56,145 @@ def test_help_explains_each_command():
         result = cli(command, "--help")
         assert result.returncode == 0 and "usage: videomae-minimal " + command in result.stdout
     assert cli().returncode == 2
+
+
+# --- checkpoint commands -------------------------------------------------------------------------------------------
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+LABELS = Path(__file__).resolve().parents[1] / "data" / "labels" / "kinetics400.txt"
+VIDEO = REAL_CLIPS[0]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    made = {}
+    for kind, cls, extra in [("classification", "VideoMAEForVideoClassification", dict(num_labels=400)),
+                             ("pretraining", "VideoMAEForPreTraining", dict(use_mean_pooling=False))]:
+        config = transformers.VideoMAEConfig(image_size=64, patch_size=16, num_frames=4, hidden_size=32, num_hidden_layers=2,
+                                             num_attention_heads=4, intermediate_size=64, decoder_hidden_size=16,
+                                             decoder_num_hidden_layers=1, decoder_num_attention_heads=2,
+                                             decoder_intermediate_size=32, **extra)
+        model = getattr(transformers, cls)(config).eval()
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * (0.3 if p.ndim < 2 else 1 / p.shape[-1] ** 0.5))
+        folder = tmp_path_factory.mktemp(kind)
+        model.save_pretrained(folder)
+        made[kind] = folder
+    return made
+
+
+def test_classify_json(checkpoints):
+    result = cli("classify", VIDEO, "--checkpoint", checkpoints["classification"], "--top-k", "3", "--json", "--labels", LABELS)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["video"] == str(VIDEO) and out["checkpoint"] == str(checkpoints["classification"])
+    predictions = out["predictions"]
+    assert len(predictions) == 3 and set(predictions[0]) == {"id", "label", "score"}
+    scores = [p["score"] for p in predictions]
+    assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1
+    names = LABELS.read_text().splitlines()
+    assert all(p["label"] == names[p["id"]] for p in predictions)
+    assert "loading" in result.stderr  # progress goes to stderr, never into the JSON
+
+
+def test_classify_kinetics_views_average_the_single_views(checkpoints):
+    "The 15-view score is the mean softmax of 15 clips: check it against running the package by hand."
+    from videomae_minimal import from_pretrained, kinetics_test_views, preprocess_views, read_video, video_info
+
+    result = cli("classify", VIDEO, "--checkpoint", checkpoints["classification"], "--views", "kinetics", "--json", "--top-k", "400")
+    assert result.returncode == 0, result.stderr
+    got = {p["id"]: p["score"] for p in json.loads(result.stdout)["predictions"]}
+    model = from_pretrained(checkpoints["classification"])
+    windows = kinetics_test_views(video_info(VIDEO).num_frames, 4, 4, num_windows=5)
+    clips = torch.cat([preprocess_views(read_video(VIDEO, w), num_crops=3, size=64, crop_size=64) for w in windows])
+    with torch.no_grad():
+        expected = model(clips).logits.softmax(-1).mean(0)
+    assert len(got) == 400
+    assert max(abs(got[i] - expected[i].item()) for i in range(400)) < 1e-6
+
+
+def test_compare_matches(checkpoints):
+    for kind in ("classification", "pretraining"):
+        result = cli("compare", "--checkpoint", checkpoints[kind], "--video", VIDEO, "--json")
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        assert out["match"] is True and out["max_abs_diff"]["logits"] <= 1e-4
+        assert ("loss" in out["max_abs_diff"]) == (kind == "pretraining")
+    result = cli("compare", "--checkpoint", checkpoints["classification"])
+    assert result.returncode == 0 and "match transformers" in result.stdout
+
+
+def test_compare_an_original_pth(checkpoints, tmp_path):
+    "An original-layout file has no config: transformers gets the same tensors under its own names."
+    from videomae_minimal import from_pretrained
+
+    ours = from_pretrained(checkpoints["classification"])
+    original = {k.removeprefix("encoder."): v for k, v in ours.state_dict().items()}
+    torch.save({"model": original}, tmp_path / "finetuned.pth")
+    # The preset cannot know this tiny model's heads; a config-less compare must refuse rather than guess.
+    result = cli("compare", "--checkpoint", tmp_path / "finetuned.pth")
+    assert result.returncode == 2 and "no preset has width 32" in result.stderr
+    result = cli("compare", "--checkpoint", tmp_path / "finetuned.pth", "--config", checkpoints["classification"] / "config.json",
+                 "--video", VIDEO, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["match"] is True
+    result = cli("compare", "--checkpoint", tmp_path / "finetuned.pth", "--config", "base")
+    assert result.returncode == 2 and "hidden_size: weights say 32, preset 'base' says 768" in result.stderr
+
+
+def test_compare_mismatch_exits_1(checkpoints, monkeypatch, capsys):
+    transformers = pytest.importorskip("transformers")
+    from videomae_minimal import cli as cli_module
+
+    original = transformers.VideoMAEForVideoClassification.forward
+
+    def shifted(self, *args, **kwargs):  # a reference that disagrees by 0.01
+        out = original(self, *args, **kwargs)
+        out.logits = out.logits + 0.01
+        return out
+
+    monkeypatch.setattr(transformers.VideoMAEForVideoClassification, "forward", shifted)
+    status = cli_module.main(["compare", "--checkpoint", str(checkpoints["classification"]), "--atol", "1e-3"])
+    assert status == 1 and "MISMATCH" in capsys.readouterr().out
+
+
+def test_compare_without_transformers(checkpoints):
+    code = ("import sys; sys.modules['transformers'] = None\n"
+            "from videomae_minimal.cli import main\n"
+            f"sys.exit(main(['compare', '--checkpoint', {str(checkpoints['classification'])!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "pip install transformers" in result.stderr
+
+
+def test_reconstruct(checkpoints, tmp_path):
+    out = tmp_path / "rec.png"
+    result = cli("reconstruct", VIDEO, "--checkpoint", checkpoints["pretraining"], "--out", out, "--mask-ratio", "0.75")
+    assert result.returncode == 0, result.stderr
+    assert out.is_file() and "loss" in result.stdout
+    image = matplotlib.image.imread(out)
+    assert image.ndim == 3 and image.std() > 0.05
+
+
+def test_checkpoint_command_errors(checkpoints, tmp_path):
+    result = cli("reconstruct", VIDEO, "--checkpoint", checkpoints["classification"], "--out", tmp_path / "x.png")
+    assert result.returncode == 2 and "needs a VideoMAEForPreTraining" in result.stderr
+    result = cli("classify", VIDEO, "--checkpoint", checkpoints["pretraining"])
+    assert result.returncode == 2 and "needs a VideoMAEForVideoClassification" in result.stderr
+    result = cli("classify", VIDEO, "--checkpoint", tmp_path / "missing")
+    assert result.returncode == 2 and "missing: no such file or directory" in result.stderr
+    result = cli("classify", tmp_path / "none.mp4", "--checkpoint", checkpoints["classification"])
+    assert result.returncode == 2 and "none.mp4: no such file" in result.stderr
+    (tmp_path / "three.txt").write_text("a\nb\nc\n")
+    result = cli("classify", VIDEO, "--checkpoint", checkpoints["classification"], "--labels", tmp_path / "three.txt")
+    assert result.returncode == 2 and "3 labels, but the checkpoint has 400 classes" in result.stderr
+    for command in ("classify", "compare", "reconstruct"):
+        result = cli(command, "--help")
+        assert result.returncode == 0 and "--checkpoint" in result.stdout

@@ -126,3 +126,16 @@ def test_two_notebooks_one_module(tree):
     shutil.copy(tree / "notebooks" / "01_toy.ipynb", tree / "notebooks" / "02_toy.ipynb")
     result = run(tree)
     assert result.returncode == 2 and "both export to toy" in result.stderr
+
+
+def test_future_import_after_a_docstring_is_hoisted(tree):
+    nbformat.write(notebook([
+        "#| default_exp toy",
+        '#| export\n"""A module docstring first."""\n# and a comment\nfrom __future__ import annotations\n\nx: int = 1',
+    ]), tree / "notebooks" / "01_toy.ipynb")
+    result = run(tree)
+    assert result.returncode == 0, result.stderr
+    text = (tree / "videomae_minimal" / "toy.py").read_text()
+    compile(text, "toy.py", "exec")  # a misplaced future import would fail here
+    assert text.index("from __future__") < text.index("__all__")
+    assert run(tree, "--check").returncode == 0

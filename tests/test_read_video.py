@@ -184,8 +184,8 @@ def test_audio_only_file(tmp_path):
 def test_synthetic_writer_is_atomic_and_validates(tmp_path):
     with pytest.raises(ValueError, match="size"):
         write_synthetic_clip(tmp_path / "x.mp4", size=(95, 160))
-    with pytest.raises(Exception):
-        write_synthetic_clip(tmp_path / "y.mp4", codec="no-such-codec")
+    with pytest.raises(ValueError, match="num_frames"):
+        write_synthetic_clip(tmp_path / "x.mp4", num_frames=0)
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
 
 
@@ -193,3 +193,73 @@ def test_bundled_synthetic_clip():
     clip = ROOT / "data" / "videos" / "synthetic_counter.mp4"
     frames = read_video(clip, [119, 0, 64])
     assert [synthetic_frame_index(f) for f in frames] == [119, 0, 64]
+
+
+def _remux(src, dst, *, drop_first=0, shift_frames=0):
+    "Copy packets without decoding: drop the first few (a cut inside a GOP) or shift timestamps (an edit list)."
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        ist = inp.streams.video[0]
+        ost = out.add_stream_from_template(ist)
+        step = int(round(1 / (ist.average_rate * ist.time_base)))
+        for k, packet in enumerate(p for p in inp.demux(ist) if p.size):
+            if k < drop_first:
+                continue
+            packet.pts -= shift_frames * step
+            packet.dts -= shift_frames * step
+            packet.stream = ost
+            out.mux(packet)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def awkward_files(tmp_path_factory):
+    "Files that break the 'one packet = one frame, pts in display order' assumptions."
+    folder = tmp_path_factory.mktemp("awkward")
+    source = write_synthetic_clip(folder / "source.mp4", num_frames=150, gop_size=30)
+    files = {
+        "mp4 with an edit list": _remux(source, folder / "edit_list.mp4", shift_frames=10),
+        "mkv cut inside a GOP": _remux(source, folder / "mid_gop.mkv", drop_first=10),
+        "mpeg-ts cut inside a GOP": _remux(source, folder / "mid_gop.ts", drop_first=10),
+        "h264 with B-frames in avi": write_synthetic_clip(folder / "h264.avi", num_frames=150, gop_size=12),
+    }
+    with_audio = folder / "long_audio.mkv"  # 5 s of video, 7 s of audio: not truncated
+    with av.open(str(with_audio), "w") as container:
+        video = container.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 160, 96, "yuv420p"
+        audio = container.add_stream("aac", rate=16000)
+        for i in range(150):
+            frame = av.VideoFrame.from_ndarray(sampling._synthetic_frame(i, 150, 96, 160), format="rgb24")
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        chunk.rate = 16000
+        for i in range(7 * 16000 // 1024):
+            chunk.pts = i * 1024
+            container.mux(audio.encode(chunk))
+        container.mux(audio.encode())
+    files["mkv with audio longer than the video"] = with_audio
+    return files
+
+
+@pytest.mark.parametrize("kind", ["mp4 with an edit list", "mkv cut inside a GOP", "mpeg-ts cut inside a GOP",
+                                  "h264 with B-frames in avi", "mkv with audio longer than the video"])
+def test_awkward_files_match_the_sequential_decode(awkward_files, kind):
+    path = awkward_files[kind]
+    everything = sequential_decode(path)
+    assert video_info(path).num_frames == len(everything)
+    n = len(everything)
+    for indices in ([n - 1, 0, n // 2, n // 2], [10], np.arange(0, n, 7)[::-1], [n - 5, n - 3, n - 1]):
+        got = read_video(path, indices)
+        np.testing.assert_array_equal(got, everything[np.asarray(indices)])
+
+
+def test_writer_errors_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="cannot encode with codec 'no-such-codec'"):
+        write_synthetic_clip(tmp_path / "y.mp4", codec="no-such-codec")
+    with pytest.raises(ValueError, match="the folder .*nowhere does not exist"):
+        write_synthetic_clip(tmp_path / "nowhere" / "y.mp4")
+    with pytest.raises(ValueError, match="fps must be positive"):
+        write_synthetic_clip(tmp_path / "y.mp4", fps=0)
+    with pytest.raises(ValueError, match="no container format for the extension '.nosuchformat'"):
+        write_synthetic_clip(tmp_path / "y.nosuchformat")
+    assert list(tmp_path.iterdir()) == []

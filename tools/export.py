@@ -113,18 +113,23 @@ def render_notebook(path: Path) -> tuple[str, str] | None:
     if not chunks:
         raise ExportError(f"{rel}: '#| default_exp {module}' but no '#| export' cells")
     body = "\n\n\n".join(chunks) + "\n"
+    filename = f"videomae_minimal/{module}.py"
     try:
-        tree = ast.parse(body, filename=f"videomae_minimal/{module}.py")
+        tree = ast.parse(body, filename=filename)
     except SyntaxError as e:
         raise ExportError(f"{rel}: the exported code does not parse: {e}") from e
     all_line = "__all__ = [" + ", ".join(repr(n) for n in _public_names(tree)) + "]\n"
-    # A `from __future__` import must stay the module's first statement.
-    future = ""
-    while body.startswith("from __future__ import"):
-        first, _, body = body.partition("\n")
-        future += first + "\n"
-    text = HEADER.format(nb=rel) + future + "\n" + all_line + "\n" + body.lstrip("\n")
-    ast.parse(text)  # the module as written, header included
+    # `from __future__` imports must open the module: lift them, wherever the cells put them, above `__all__`.
+    lines = body.splitlines(keepends=True)
+    future_nodes = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+    future = "".join("".join(lines[n.lineno - 1:n.end_lineno]) for n in future_nodes)
+    for n in reversed(future_nodes):
+        del lines[n.lineno - 1:n.end_lineno]
+    text = HEADER.format(nb=rel) + future + "\n" + all_line + "\n" + "".join(lines).lstrip("\n")
+    try:
+        compile(text, filename, "exec")  # the module as written, header included; compile checks what ast.parse does not
+    except SyntaxError as e:
+        raise ExportError(f"{rel}: the exported module would not compile: {e}") from e
     return module, text
 
 

@@ -2,15 +2,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from .processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess
-from .sampling import plot_frames, read_video, sample_frame_indices, video_info, write_synthetic_clip
+from .checkpoints import PRESETS, from_pretrained, to_transformers_state_dict
+from .classifier import VideoMAEForVideoClassification
+from .config import VideoMAEConfig
+from .encoder import VideoMAEModel
+from .masking import tube_mask
+from .pretraining import VideoMAEForPreTraining, reconstruct_pixels
+from .processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess, preprocess_views
+from .sampling import (kinetics_test_views, plot_frames, read_video, sample_frame_indices, video_info,
+                       write_synthetic_clip)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BUNDLED_CLIP = DATA / "videos" / "mmaction2_test_cleaning_pool.mp4"
@@ -19,6 +29,14 @@ STATISTICS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "half": ((0.5,) * 3, (0
 
 class CommandError(Exception):
     "A problem with the user's input, reported as one line and exit status 2."
+
+
+_START = time.perf_counter()
+
+
+def _progress(message: str) -> None:
+    "One line per stage on stderr, with the time so far: stdout stays clean for --json."
+    print(f"[{time.perf_counter() - _START:5.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def _save_figure_atomic(fig, out: Path) -> None:
@@ -83,8 +101,157 @@ def cmd_synthetic_clip(args) -> str:
     return f"wrote {path}: {video_info(path).num_frames} frames, {width}x{height}, {args.codec}"
 
 
+
+def _load(checkpoint: str, want=None, config: str | None = None):
+    _progress(f"loading {checkpoint}")
+    if config is not None and config not in PRESETS:
+        config = VideoMAEConfig.from_json_file(_existing_file(config))
+    model = from_pretrained(checkpoint, config=config)
+    if want is not None and not isinstance(model, want):
+        raise CommandError(f"{checkpoint}: a {type(model).__name__} checkpoint; this command needs a {want.__name__} one")
+    return model
+
+
+def _clips(video: Path, model, windows: int, crops: int, rate: int) -> tuple[torch.Tensor, np.ndarray]:
+    "The test protocol's views of `video` as the checkpoint wants them: (windows * crops, T, C, S, S), and their frames."
+    config, pp = model.config, model.preprocessor_config
+    if pp.crop_size != config.image_size:
+        raise CommandError(f"the checkpoint's preprocessor crops {pp.crop_size} px but its model takes {config.image_size} px")
+    info = video_info(video)
+    if windows == 1:  # the centre window of three
+        views = kinetics_test_views(info.num_frames, config.num_frames, rate, num_windows=3)[1:2]
+    else:
+        views = kinetics_test_views(info.num_frames, config.num_frames, rate, num_windows=windows)
+    wanted = np.unique(views)
+    _progress(f"reading {len(wanted)} frames of {video.name} ({info.num_frames} frames, {info.width}x{info.height})")
+    frames = read_video(video, wanted)  # each frame decoded once, whatever the number of views
+    row = {int(f): i for i, f in enumerate(wanted)}
+    clips = [preprocess_views(frames[[row[int(f)] for f in window]], num_crops=crops, size=pp.size,
+                              crop_size=pp.crop_size, mean=pp.mean, std=pp.std) for window in views]
+    return torch.cat(clips), views  # (V, T, C, S, S)
+
+
+def cmd_classify(args) -> str:
+    video = _existing_file(args.video)
+    model = _load(args.checkpoint, VideoMAEForVideoClassification, args.config)
+    labels = model.config.id2label
+    if args.labels:
+        names = _existing_file(args.labels).read_text(encoding="utf-8").splitlines()
+        if len(names) != model.config.num_labels:
+            raise CommandError(f"{args.labels}: {len(names)} labels, but the checkpoint has {model.config.num_labels} classes")
+        labels = dict(enumerate(names))
+    windows, crops = (5, 3) if args.views == "kinetics" else (1, 1)
+    pixel_values, _ = _clips(video, model, windows, crops, args.rate)
+    probabilities = []
+    with torch.no_grad():
+        for start in range(0, len(pixel_values), 3):
+            _progress(f"running the model on views {start + 1}-{min(start + 3, len(pixel_values))} of {len(pixel_values)}")
+            probabilities.append(model(pixel_values[start:start + 3]).logits.softmax(dim=-1))  # (v, num_labels)
+    mean = torch.cat(probabilities).mean(dim=0)  # (num_labels,): averaged over the views
+    top = mean.topk(min(args.top_k, len(mean)))
+    predictions = [{"id": int(i), "label": labels[int(i)], "score": float(p)} for p, i in zip(top.values, top.indices)]
+    if args.json:
+        return json.dumps({"video": str(video), "checkpoint": args.checkpoint, "predictions": predictions})
+    return "\n".join(f"{p['score']:7.2%}  {p['label']} ({p['id']})" for p in predictions)
+
+
+def _reference_folder(checkpoint: str, model, folder: Path) -> str:
+    "Where transformers can load the same weights: the checkpoint itself, or a copy in its published names."
+    path = Path(checkpoint)
+    if (path.is_dir() and (path / "config.json").is_file()) or not path.exists():
+        return checkpoint  # a transformers directory or a Hub id: transformers reads it itself
+    from safetensors.torch import save_file
+
+    state = model.state_dict()
+    if isinstance(model, VideoMAEModel):
+        state = {f"encoder.{k}": v for k, v in state.items()}
+    theirs = to_transformers_state_dict(state)
+    if isinstance(model, VideoMAEModel):
+        theirs = {k.removeprefix("videomae."): v for k, v in theirs.items()}
+    config = {**model.config.to_dict(), "architectures": [type(model).__name__]}
+    (folder / "config.json").write_text(json.dumps(config))
+    save_file({k: v.contiguous() for k, v in theirs.items()}, str(folder / "model.safetensors"))
+    return str(folder)
+
+
+def cmd_compare(args) -> tuple[str, int]:
+    try:
+        import transformers
+    except ImportError:
+        raise CommandError("compare needs transformers as the reference: pip install transformers "
+                           "(or pip install 'videomae-minimal[dev]')") from None
+    transformers.logging.set_verbosity_error()
+    ours = _load(args.checkpoint, config=args.config)
+    config = ours.config
+    if args.video:
+        pixel_values, _ = _clips(_existing_file(args.video), ours, 1, 1, args.rate)
+    else:
+        generator = torch.Generator().manual_seed(args.seed)
+        pixel_values = torch.randn(1, config.num_frames, config.num_channels, config.image_size, config.image_size, generator=generator)
+    mask = tube_mask(len(pixel_values), config.grid, 0.9, generator=torch.Generator().manual_seed(args.seed))
+    with tempfile.TemporaryDirectory() as folder:
+        source = _reference_folder(args.checkpoint, ours, Path(folder))
+        _progress(f"loading the same checkpoint with transformers {transformers.__version__}")
+        theirs = getattr(transformers, type(ours).__name__).from_pretrained(source, attn_implementation="sdpa").eval()
+    _progress("running both")
+    with torch.no_grad():
+        if isinstance(ours, VideoMAEForPreTraining):
+            a, b = ours(pixel_values, mask), theirs(pixel_values, bool_masked_pos=mask)
+            diffs = {"logits": (a.logits - b.logits).abs().max().item(), "loss": abs(a.loss.item() - b.loss.item())}
+        elif isinstance(ours, VideoMAEForVideoClassification):
+            diffs = {"logits": (ours(pixel_values).logits - theirs(pixel_values).logits).abs().max().item()}
+        else:
+            diffs = {"last_hidden_state": (ours(pixel_values).last_hidden_state - theirs(pixel_values).last_hidden_state).abs().max().item()}
+    match = all(d <= args.atol for d in diffs.values())
+    if args.json:
+        text = json.dumps({"checkpoint": args.checkpoint, "video": args.video, "model": type(ours).__name__, "atol": args.atol,
+                           "max_abs_diff": diffs, "match": match})
+    else:
+        text = "\n".join(f"{name}: max |difference| {d:.2e} {'<=' if d <= args.atol else '>'} atol {args.atol:g}"
+                          + ("" if d <= args.atol else "  MISMATCH") for name, d in diffs.items())
+        text += f"\n{type(ours).__name__}: {'match' if match else 'DO NOT MATCH'} transformers {transformers.__version__}"
+    return text, 0 if match else 1
+
+
+def cmd_reconstruct(args) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    video = _existing_file(args.video)
+    if not 0 <= args.mask_ratio < 1:
+        raise CommandError(f"--mask-ratio must be in [0, 1), got {args.mask_ratio}")
+    model = _load(args.checkpoint, VideoMAEForPreTraining, args.config)
+    config = model.config
+    pixel_values, views = _clips(video, model, 1, 1, args.rate)  # (1, T, C, S, S)
+    mask = tube_mask(1, config.grid, args.mask_ratio, generator=torch.Generator().manual_seed(args.seed))
+    _progress("reconstructing")
+    with torch.no_grad():
+        out = model(pixel_values, mask)
+    pp = model.preprocessor_config
+    guess = reconstruct_pixels(pixel_values, out.logits, mask, config)[0]  # (T, C, S, S) in [0, 1]
+    original = frames_from_pixel_values(pixel_values[0], mean=pp.mean, std=pp.std)  # (T, S, S, 3) uint8
+    t, h, w = config.grid
+    hidden = mask[0].reshape(t, h, w).repeat_interleave(config.tubelet_size, 0)
+    hidden = hidden.repeat_interleave(config.patch_size, 1).repeat_interleave(config.patch_size, 2).numpy()  # (T, S, S)
+    masked = np.where(hidden[..., None], 128, original).astype(np.uint8)
+    rebuilt = (guess.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    shown = np.linspace(0, config.num_frames - 1, min(8, config.num_frames)).astype(int)
+    fig, axes = plt.subplots(3, len(shown), figsize=(2 * len(shown), 6.6), squeeze=False)
+    for r, (name, frames) in enumerate([("original", original), (f"masked {args.mask_ratio:.0%}", masked), ("reconstructed", rebuilt)]):
+        for c, f in enumerate(shown):
+            axes[r, c].imshow(frames[f]); axes[r, c].axis("off")
+            axes[r, c].set_title(f"{name}, frame {views[0][f]}", fontsize=7)
+    fig.suptitle(f"{video.name}: loss {out.loss.item():.4f}")
+    fig.tight_layout()
+    _save_figure_atomic(fig, Path(args.out))
+    plt.close(fig)
+    return f"loss {out.loss.item():.4f} over {int(mask.sum())} masked tubelets\nwrote {args.out}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videomae-minimal", description="VideoMAE built from scratch: tools for its data steps.")
+    parser = argparse.ArgumentParser(prog="videomae-minimal", description="VideoMAE built from scratch: look at its data steps, and check, classify and reconstruct with real checkpoints.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="sample and process the bundled clip; save a picture of the model's input",
@@ -116,14 +283,58 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--gop-size", type=int, default=None, help="frames between key frames (default: the encoder's)")
     synth.add_argument("--vfr", action="store_true", help="variable frame rate (frames 20 ms and 55 ms apart)")
     synth.set_defaults(run=cmd_synthetic_clip)
+
+    checkpoint_help = "a transformers directory, a weights file (.safetensors, .bin, original .pth) or a Hub id"
+    config_help = ("for a checkpoint without config.json: a config.json file or a preset (small, base, large, huge; "
+                   "the original code's head counts)")
+    classify = sub.add_parser("classify", help="classify a video with a fine-tuned checkpoint",
+                              description="Sample and process VIDEO as the checkpoint's config and preprocessor config say, "
+                                          "run the classifier and print the top-k labels (softmax probabilities).")
+    classify.add_argument("video")
+    classify.add_argument("--checkpoint", required=True, help=checkpoint_help)
+    classify.add_argument("--config", help=config_help)
+    classify.add_argument("--top-k", type=int, default=5, help="(default: %(default)s)")
+    classify.add_argument("--views", choices=("single", "kinetics"), default="single",
+                          help="single: the centre clip, centre crop; kinetics: 5 clips x 3 crops, probabilities averaged")
+    classify.add_argument("--rate", type=int, default=4, help="frame sampling rate (default: %(default)s)")
+    classify.add_argument("--labels", help="label names, one per line (default: the checkpoint's id2label)")
+    classify.add_argument("--json", action="store_true", help="print one JSON object")
+    classify.set_defaults(run=cmd_classify)
+
+    compare = sub.add_parser("compare", help="load a checkpoint here and in transformers; compare the outputs",
+                             description="Run the same checkpoint in videomae_minimal and in transformers on the same input "
+                                         "(VIDEO, or seeded noise) and print the largest difference of the logits (and loss). "
+                                         "Exit 0 when they match within --atol, 1 when not, 2 on an error.")
+    compare.add_argument("--checkpoint", required=True, help=checkpoint_help)
+    compare.add_argument("--config", help=config_help)
+    compare.add_argument("--video", help="a video to use as input (default: seeded random input)")
+    compare.add_argument("--atol", type=float, default=1e-4, help="(default: %(default)s)")
+    compare.add_argument("--seed", type=int, default=0, help="seed of the input and the mask (default: %(default)s)")
+    compare.add_argument("--rate", type=int, default=4, help="frame sampling rate (default: %(default)s)")
+    compare.add_argument("--json", action="store_true", help="print one JSON object")
+    compare.set_defaults(run=cmd_compare)
+
+    reconstruct = sub.add_parser("reconstruct", help="draw what a pre-training checkpoint reconstructs",
+                                 description="Mask a clip of VIDEO with tube masking and draw the original, masked and "
+                                             "reconstructed frames of a pre-training checkpoint.")
+    reconstruct.add_argument("video")
+    reconstruct.add_argument("--checkpoint", required=True, help=checkpoint_help)
+    reconstruct.add_argument("--config", help=config_help)
+    reconstruct.add_argument("--out", required=True, help="picture to write (.png, .jpg, .pdf)")
+    reconstruct.add_argument("--mask-ratio", type=float, default=0.9, help="(default: %(default)s)")
+    reconstruct.add_argument("--seed", type=int, default=0, help="seed of the mask (default: %(default)s)")
+    reconstruct.add_argument("--rate", type=int, default=4, help="frame sampling rate (default: %(default)s)")
+    reconstruct.set_defaults(run=cmd_reconstruct)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        print(args.run(args))
-    except (CommandError, ValueError, IndexError, OSError) as e:  # VideoReadError is a ValueError
+        result = args.run(args)
+    except (CommandError, ValueError, IndexError, OSError) as e:  # VideoReadError and CheckpointError are ValueErrors
         print(f"videomae-minimal {args.command}: error: {e}", file=sys.stderr)
         return 2
-    return 0
+    text, status = result if isinstance(result, tuple) else (result, 0)
+    print(text)
+    return status

@@ -98,6 +98,8 @@ class VideoMAEConfig:
     def from_dict(cls, values: dict, **overrides) -> "VideoMAEConfig":
         "From a transformers-style dict; keys that are not VideoMAE sizes (torch_dtype, model_type, ...) are ignored."
         known = {f.name for f in fields(cls)}
+        if "num_labels" in overrides and "id2label" not in overrides:
+            values = {k: v for k, v in values.items() if k not in ("id2label", "label2id")}  # a new head
         kwargs = {}
         for key, value in {**values, **overrides}.items():
             key = _ALIASES.get(key, key)
@@ -134,3 +136,31 @@ class VideoMAEConfig:
         out["model_type"] = "videomae"
         out.pop("attn_implementation")
         return out
+
+
+@dataclass
+class PreprocessorConfig:
+    """How a checkpoint's frames are processed (transformers' `preprocessor_config.json`). The published checkpoints
+    say ImageNet statistics; transformers' class default and its integration tests use 0.5 / 0.5."""
+    size: int = 224  # short side after resizing
+    crop_size: int = 224
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    @classmethod
+    def from_json_file(cls, path) -> "PreprocessorConfig":
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+            size = values.get("size", {"shortest_edge": 224})
+            crop = values.get("crop_size", {"height": 224, "width": 224})
+            size = size["shortest_edge"] if isinstance(size, dict) else int(size)
+            crop = crop["height"] if isinstance(crop, dict) else int(crop)
+            return cls(size=int(size), crop_size=int(crop),
+                       mean=tuple(float(v) for v in values.get("image_mean", cls.mean)),
+                       std=tuple(float(v) for v in values.get("image_std", cls.std)))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such preprocessor config") from None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: not a readable preprocessor config ({e})") from e

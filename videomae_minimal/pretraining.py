@@ -77,6 +77,8 @@ class VideoMAEForPreTraining(nn.Module):
         check_pixel_values(pixel_values, self.config)
         B = pixel_values.shape[0]
         num_masked = check_mask(bool_masked_pos, B, self.config.num_patches)
+        if num_masked == 0:
+            raise ValueError("bool_masked_pos hides no token: there is nothing to reconstruct")
         x = self.encoder(pixel_values, bool_masked_pos).last_hidden_state  # (B, N_visible, D)
         x = self.encoder_to_decoder(x)  # (B, N_visible, Dd)
         pos = self.decoder_position_table.to(x.dtype).expand(B, -1, -1)  # (B, N, Dd)
@@ -95,8 +97,8 @@ def reconstruct_pixels(pixel_values: torch.Tensor, logits: torch.Tensor, bool_ma
                        config: VideoMAEConfig) -> torch.Tensor:
     """A picture of what the model sees and guesses: visible tubelets from the input, masked ones from `logits`
     (un-normalised with the input's own tubelet statistics when norm_pix_loss). (B, T, C, H, W) in [0, 1]."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=pixel_values.dtype).view(1, 1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=pixel_values.dtype).view(1, 1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=pixel_values.dtype, device=pixel_values.device).view(1, 1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=pixel_values.dtype, device=pixel_values.device).view(1, 1, 3, 1, 1)
     frames = pixel_values * std + mean  # (B, T, 3, H, W) in [0, 1]
     tubes = to_tubelets(frames, config.tubelet_size, config.patch_size)  # (B, N, ts*p*p, C)
     B, _, P, C = tubes.shape

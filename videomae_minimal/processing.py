@@ -22,6 +22,8 @@ def _frames_tensor(frames) -> torch.Tensor:
     "uint8 RGB frames (T, H, W, 3), array or tensor, as a (T, 3, H, W) view in channels-last memory."
     if isinstance(frames, (list, tuple)):
         frames = np.stack(frames)
+    if isinstance(frames, np.ndarray):
+        frames = np.ascontiguousarray(frames)  # e.g. BGR -> RGB as frames[..., ::-1]: torch refuses negative strides
     x = torch.as_tensor(frames)
     if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 RGB of shape (T, H, W, 3), as read_video returns; "

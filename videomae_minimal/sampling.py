@@ -138,12 +138,22 @@ def write_synthetic_clip(path, num_frames: int = 90, fps: int = 30, size=(96, 16
         raise ValueError(f"size must be (height, width), both even and width >= {8 * _CODE_BITS}, got {size!r}")
     if not 0 < num_frames < 2 ** _CODE_BITS:
         raise ValueError(f"num_frames must be in 1..{2 ** _CODE_BITS - 1}, got {num_frames}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
     path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"{path}: the folder {path.parent} does not exist")
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # keep the suffix: it picks the container
     try:
-        with av.open(str(tmp), "w") as container:
-            # Variable rate: a millisecond clock, and each frame stamped by hand.
-            stream = container.add_stream(codec, rate=1000 if variable_frame_rate else fps)
+        try:
+            container = av.open(str(tmp), "w")
+        except (av.FFmpegError, ValueError) as e:
+            raise ValueError(f"{path}: no container format for the extension {path.suffix!r} ({e})") from e
+        with container:
+            try:  # variable rate: a millisecond clock, and each frame stamped by hand
+                stream = container.add_stream(codec, rate=1000 if variable_frame_rate else fps)
+            except (av.FFmpegError, ValueError) as e:  # an unknown encoder name
+                raise ValueError(f"{path}: cannot encode with codec {codec!r} ({e})") from e
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             if gop_size:
                 stream.codec_context.gop_size = gop_size
@@ -203,10 +213,13 @@ def _open(path):
 
 def _frame_table(path, container, stream) -> _FrameTable:
     # Demuxing reads packets without decoding them: cheap, and exact where `stream.frames` is 0 or wrong.
-    pts, keys = [], []
+    pts, keys, started = [], [], False
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the demuxer's end-of-stream marker
+                continue
+            started = started or packet.is_keyframe  # a file cut inside a GOP: nothing decodes before a key frame
+            if not started or packet.is_discard:  # ... and an edit list's pre-roll is decoded but never shown
                 continue
             if packet.pts is None:  # frames are matched by pts when decoding: without one, no exact read
                 raise VideoReadError(f"{path}: a video packet has no presentation timestamp; cannot index its frames")
@@ -223,18 +236,28 @@ def _frame_table(path, container, stream) -> _FrameTable:
     return _FrameTable(pts, keyframes)
 
 
+def _declared_seconds(container, stream) -> float | None:
+    "How long the header says the video track is; None when it does not say for this track alone."
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION")  # Matroska keeps per-track durations as "HH:MM:SS.nnnnnnnnn"
+    if tag:
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if len(container.streams) == 1 and container.duration:  # the file's duration is the video's
+        return container.duration / av.time_base  # in microseconds
+    return None
+
+
 def _check_not_truncated(path, container, stream, pts):
     "A file cut short often still parses; its header then declares more time than its packets cover."
-    if stream.duration:
-        declared = float(stream.duration * stream.time_base)
-    elif container.duration:
-        declared = container.duration / av.time_base  # all streams together, in microseconds
-    else:
-        return  # nothing declared, nothing to compare
+    declared = _declared_seconds(container, stream)
+    if declared is None:
+        return
     frame_time = 1 / float(stream.average_rate) if stream.average_rate else 0.0
     covered = float((pts[-1] - pts[0]) * stream.time_base) + frame_time
-    if covered < declared - max(1.0, 0.1 * declared):  # slack for audio that outlasts the video
-        raise VideoReadError(f"{path}: the file looks truncated: its header declares {declared:.2f} s, "
+    if covered < declared - max(1.0, 0.1 * declared):
+        raise VideoReadError(f"{path}: the file looks truncated: its header declares {declared:.2f} s of video, "
                              f"its video data ends after {covered:.2f} s")
 
 
@@ -249,9 +272,13 @@ def video_info(path) -> VideoInfo:
                          stream.codec_context.name, container.format.name)
 
 
+class _TimestampsOutOfOrder(Exception):
+    "Decoded frames whose pts run backwards (H.264 with B-frames in AVI stamps packets in decode order)."
+
+
 def _decode_frames(path, start_pts, wanted: set) -> dict:
     "Decode forward from the key frame at or before `start_pts` (None: from the start) until all `wanted` are seen."
-    found = {}
+    found, previous = {}, None
     with _open(path) as container:
         stream = container.streams.video[0]
         codec = stream.codec_context
@@ -262,9 +289,27 @@ def _decode_frames(path, start_pts, wanted: set) -> dict:
                 # No frame is predicted from a non-reference frame, so an unwanted one need not be decoded at all.
                 codec.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
                 for frame in codec.decode(packet):
-                    if frame.pts in wanted and frame.pts not in found:
+                    if frame.pts is None or (previous is not None and frame.pts <= previous):
+                        raise _TimestampsOutOfOrder()
+                    previous = frame.pts
+                    if frame.pts in wanted:
                         found[frame.pts] = frame.to_ndarray(format="rgb24")  # (H, W, 3) uint8
                 if len(found) == len(wanted):
+                    break
+        except av.FFmpegError as e:
+            raise VideoReadError(f"{path}: decoding failed; the file is damaged or truncated ({e})") from e
+    return found
+
+
+def _decode_by_counting(path, positions: set) -> dict:
+    "The reference semantics: decode from frame 0 and count the frames as they come out. Slow, never fooled."
+    found, last = {}, max(positions)
+    with _open(path) as container:
+        try:
+            for i, frame in enumerate(container.decode(container.streams.video[0])):
+                if i in positions:
+                    found[i] = frame.to_ndarray(format="rgb24")  # (H, W, 3) uint8
+                if i >= last:
                     break
         except av.FFmpegError as e:
             raise VideoReadError(f"{path}: decoding failed; the file is damaged or truncated ({e})") from e
@@ -275,7 +320,8 @@ def read_video(path, indices) -> np.ndarray:
     """Decode the frames at `indices` (display order, 0-based) of `path` as RGB uint8, shape (len(indices), H, W, 3).
 
     Frames come back in the order asked, duplicates included. Only the stretch from the key frame before the
-    first wanted frame to the last wanted frame is decoded.
+    first wanted frame to the last wanted frame is decoded; a file whose timestamps cannot be trusted is read
+    from the start instead.
     """
     indices = np.asarray(indices)
     if indices.ndim != 1 or len(indices) == 0 or not np.issubdtype(indices.dtype, np.integer):
@@ -291,10 +337,14 @@ def read_video(path, indices) -> np.ndarray:
         before = np.searchsorted(table.keyframes, first, side="right") - 1  # last key frame at or before `first`
     key = table.keyframes[before] if before >= 0 else 0
     start = int(table.pts[key]) if key > 0 else None  # None: decode from the top, no seek needed
-    found = _decode_frames(path, start, wanted)
-    if len(found) < len(wanted) and start is not None:  # a seek that landed late: decode from the top
-        found.update(_decode_frames(path, None, wanted - found.keys()))
-    missing = wanted - found.keys()
+    try:
+        found = _decode_frames(path, start, wanted)
+        if len(found) < len(wanted) and start is not None:  # a seek that landed late: decode from the top
+            found.update(_decode_frames(path, None, wanted - found.keys()))
+        keys = table.pts[indices]
+    except _TimestampsOutOfOrder:
+        found, keys = _decode_by_counting(path, set(indices.tolist())), indices
+    missing = {int(k) for k in keys} - found.keys()
     if missing:
         raise VideoReadError(f"{path}: {len(missing)} of the requested frames could not be decoded (damaged or truncated file)")
-    return np.stack([found[int(p)] for p in table.pts[indices]])
+    return np.stack([found[int(k)] for k in keys])
