@@ -105,10 +105,12 @@ class VideoMAEModel(nn.Module):
         B = pixel_values.shape[0]
         if bool_masked_pos is not None:
             check_mask(bool_masked_pos, B, self.config.num_patches)
-        x = self.patch_embed(pixel_values)  # (B, N, D)
-        x = x + self.position_table.to(x.dtype)  # (B, N, D): positions before masking
-        if bool_masked_pos is not None:
-            x = x[~bool_masked_pos].reshape(B, -1, x.shape[-1])  # (B, N_visible, D), token order kept
+        positions = self.position_table.to(pixel_values.dtype)  # (N, D)
+        if bool_masked_pos is None:
+            x = self.patch_embed(pixel_values) + positions  # (B, N, D)
+        else:  # embed only the visible tubelets, each with its own position; token order kept
+            visible_positions = positions.expand(B, -1, -1)[~bool_masked_pos].reshape(B, -1, positions.shape[-1])
+            x = self.patch_embed(pixel_values, bool_masked_pos) + visible_positions  # (B, N_visible, D)
         for block in self.blocks:
             x = block(x)  # (B, N_visible, D)
         if self.norm is not None:

@@ -5,6 +5,7 @@ __all__ = ['check_pixel_values', 'TubeletEmbedding', 'to_tubelets', 'from_tubele
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from einops import rearrange
 
 from videomae_minimal.config import VideoMAEConfig
@@ -30,11 +31,20 @@ class TubeletEmbedding(nn.Module):
         kernel = (config.tubelet_size, config.patch_size, config.patch_size)
         self.proj = nn.Conv3d(config.num_channels, config.hidden_size, kernel_size=kernel, stride=kernel)
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def forward(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None) -> torch.Tensor:
         check_pixel_values(pixel_values, self.config)
-        x = pixel_values.transpose(1, 2)  # (B, C, T, H, W): Conv3d wants channels first
-        x = self.proj(x)  # (B, D, T', H', W')
-        return x.flatten(2).transpose(1, 2)  # (B, N, D), token n = (t * H' + h) * W' + w
+        if bool_masked_pos is None:
+            x = pixel_values.transpose(1, 2)  # (B, C, T, H, W): Conv3d wants channels first
+            x = self.proj(x)  # (B, D, T', H', W')
+            return x.flatten(2).transpose(1, 2)  # (B, N, D), token n = (t * H' + h) * W' + w
+        # Only the visible tubelets: the same projection as a Linear over flattened tubelets, on ~10% of them.
+        num_patches = self.config.num_patches
+        if bool_masked_pos.dtype != torch.bool or tuple(bool_masked_pos.shape) != (pixel_values.shape[0], num_patches):
+            raise ValueError(f"bool_masked_pos must be a bool tensor of shape ({pixel_values.shape[0]}, {num_patches})")
+        ts, p = self.config.tubelet_size, self.config.patch_size
+        tubes = rearrange(pixel_values, "b (t p0) c (h p1) (w p2) -> b (t h w) (c p0 p1 p2)", p0=ts, p1=p, p2=p)  # (B, N, C*ts*p*p)
+        visible = tubes[~bool_masked_pos].reshape(pixel_values.shape[0], -1, tubes.shape[-1])  # (B, N_visible, C*ts*p*p)
+        return F.linear(visible, self.proj.weight.flatten(1), self.proj.bias)  # (B, N_visible, D)
 
 
 def to_tubelets(pixel_values: torch.Tensor, tubelet_size: int, patch_size: int) -> torch.Tensor:
