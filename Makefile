@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test pytest nbval export check-export lab demo bench-data execute-notebooks clean
+.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks clean
 
 help:
 	@echo "make demo        sample + process the bundled clip, save a picture (the main job)"
@@ -12,6 +12,7 @@ help:
 	@echo "make lab         open the notebooks in JupyterLab"
 	@echo "make export      regenerate videomae_minimal/ from the notebooks"
 	@echo "make execute-notebooks  re-run every notebook top to bottom, storing its outputs"
+	@echo "make bench       the benchmark suite vs transformers and the HF docs recipe -> benchmarks/RESULTS.md"
 	@echo "make bench-data  reading + processing vs the Hugging Face docs recipe"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -48,6 +49,9 @@ lab: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m videomae_minimal demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --out benchmarks/RESULTS.md
 
 bench-data: $(STAMP)
 	$(PY) benchmarks/bench_data.py --out benchmarks/data_results.md

@@ -1,11 +1,13 @@
 """Every checkpoint layout, made on the fly from transformers' own models and saved the way each publisher saves it,
 then loaded here and compared with transformers' output on the same input."""
+import argparse
 import json
 import os
 import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -110,7 +112,9 @@ def references(tmp_path_factory):
         torch.save(v4, layouts["single .bin file"])
         original = original_layout(model.state_dict(), pretraining=kind == "pretraining")
         layouts["original .pth under 'model'"] = root / "original_model.pth"
-        torch.save({"model": original, "epoch": 800, "args": {"lr": 1e-3}}, layouts["original .pth under 'model'"])
+        # as the original training code saves: its argparse options and numpy scalars beside the weights
+        torch.save({"model": original, "epoch": 800, "args": argparse.Namespace(lr=1e-3, model="vit_small"),
+                    "max_accuracy": np.float64(81.5)}, layouts["original .pth under 'model'"])
         layouts["original .pth under 'module'"] = root / "original_module.pth"
         torch.save({"module": original}, layouts["original .pth under 'module'"])
         config = VideoMAEConfig.from_dict({**hf_config.to_dict()})
@@ -305,3 +309,33 @@ def test_hub_id_without_huggingface_hub(tmp_path):
             "except vm.CheckpointError as e:\n    print(e)\n")
     result = _run_python(code, {})
     assert "needs huggingface_hub: pip install 'videomae-minimal[hub]'" in result.stdout, result.stderr
+
+
+def test_preprocessor_config_forms(references, tmp_path):
+    folder = _copy_layout(references, "v5 safetensors dir", tmp_path / "forms")
+    (folder / "preprocessor_config.json").write_text(json.dumps({
+        "image_mean": 0.5, "image_std": 0.5, "size": {"height": 36, "width": 40}}))
+    pp = from_pretrained(folder).preprocessor_config
+    assert pp.size == (36, 40) and pp.crop_size == 32 and pp.mean == (0.5, 0.5, 0.5)  # crop: the model's own size
+    (folder / "preprocessor_config.json").write_text(json.dumps({"crop_size": {"height": 32, "width": 30}}))
+    with pytest.raises(ValueError, match="only square crops"):
+        from_pretrained(folder)
+
+
+def test_weights_file_reads_the_config_beside_it(references):
+    "dir/model.safetensors given directly: the config.json next to it decides the sizes, not a preset."
+    folder = references["classification"]["layouts"]["v5 safetensors dir"]
+    model = from_pretrained(folder / "model.safetensors")
+    assert model.config.num_attention_heads == 4 and model.config.num_frames == 4
+
+
+def test_unreadable_and_incomplete_weights(tmp_path):
+    (tmp_path / "garbage.pth").write_text("garbage")
+    with pytest.raises(CheckpointError, match="garbage.pth: not a readable PyTorch checkpoint"):
+        from_pretrained(tmp_path / "garbage.pth", config="base")
+    save_file({"patch_embed.proj.weight": torch.zeros(48, 3, 2, 8, 8), "patch_embed.proj.bias": torch.zeros(48)},
+              str(tmp_path / "embedding_only.safetensors"))
+    with pytest.raises(CheckpointError, match="no complete encoder block"):
+        from_pretrained(tmp_path / "embedding_only.safetensors", config="base")
+    with pytest.raises(CheckpointError, match="typo/model.pth: no such file or directory"):
+        from_pretrained("typo/model.pth")  # a path, not a Hub id

@@ -1,4 +1,5 @@
 """The console script, run as a user would: in a subprocess, on the bundled clip."""
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,9 @@ def test_demo_writes_the_picture(tmp_path):
     image = matplotlib.image.imread(tmp_path / "videomae_demo.png")
     assert image.ndim == 3 and image.shape[1] > 800 and image.std() > 0.05  # a real picture, not a blank page
     assert [p.name for p in tmp_path.iterdir()] == ["videomae_demo.png"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "videomae_demo.png").stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not 0600
 
 
 def test_frames_on_another_clip(tmp_path):
@@ -198,3 +202,21 @@ def test_checkpoint_command_errors(checkpoints, tmp_path):
     for command in ("classify", "compare", "reconstruct"):
         result = cli(command, "--help")
         assert result.returncode == 0 and "--checkpoint" in result.stdout
+
+
+def test_compare_a_bf16_checkpoint(checkpoints, tmp_path):
+    "transformers loads a checkpoint in the dtype it was saved in; compare must still run both in float32."
+    transformers = pytest.importorskip("transformers")
+    model = transformers.VideoMAEForVideoClassification.from_pretrained(checkpoints["classification"])
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(str(tmp_path / "bf16" / "model.safetensors")).values()} == {torch.bfloat16}
+    result = cli("compare", "--checkpoint", tmp_path / "bf16", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["match"] is True
+
+
+def test_classify_rejects_bad_top_k(checkpoints):
+    result = cli("classify", VIDEO, "--checkpoint", checkpoints["classification"], "--top-k", "0")
+    assert result.returncode == 2 and "--top-k must be at least 1" in result.stderr

@@ -110,3 +110,13 @@ def test_rejects_crop_larger_than_resize():
         preprocess(np.zeros((2, 100, 120, 3), np.uint8), size=224, crop_size=256)
     with pytest.raises(ValueError, match="pixel_values"):
         frames_from_pixel_values(torch.zeros(3, 224, 224))
+
+
+def test_exact_size_form_matches_transformers(clips):
+    "transformers' {'height', 'width'} size resizes to exactly that size (no aspect kept), then centre-crops."
+    frames = clips[REAL_CLIPS[0].stem][:4]
+    mean, std = HALF
+    ours = preprocess(frames, size=(240, 260), crop_size=224, mean=mean, std=std)
+    theirs = reference(frames, mean, std, size={"height": 240, "width": 260})
+    assert ours.shape == theirs.shape == (4, 3, 224, 224)
+    assert grey_levels(ours, theirs, std).max() <= 1.0 + 1e-3

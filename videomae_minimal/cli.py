@@ -45,6 +45,9 @@ def _save_figure_atomic(fig, out: Path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=80)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a picture is an ordinary file
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -140,6 +143,8 @@ def cmd_classify(args) -> str:
         if len(names) != model.config.num_labels:
             raise CommandError(f"{args.labels}: {len(names)} labels, but the checkpoint has {model.config.num_labels} classes")
         labels = dict(enumerate(names))
+    if args.top_k < 1:
+        raise CommandError(f"--top-k must be at least 1, got {args.top_k}")
     windows, crops = (5, 3) if args.views == "kinetics" else (1, 1)
     pixel_values, _ = _clips(video, model, windows, crops, args.rate)
     probabilities = []
@@ -155,10 +160,10 @@ def cmd_classify(args) -> str:
     return "\n".join(f"{p['score']:7.2%}  {p['label']} ({p['id']})" for p in predictions)
 
 
-def _reference_folder(checkpoint: str, model, folder: Path) -> str:
+def _reference_folder(checkpoint: str, model, folder: Path, own_config: bool) -> str:
     "Where transformers can load the same weights: the checkpoint itself, or a copy in its published names."
     path = Path(checkpoint)
-    if (path.is_dir() and (path / "config.json").is_file()) or not path.exists():
+    if not own_config and ((path.is_dir() and (path / "config.json").is_file()) or not path.exists()):
         return checkpoint  # a transformers directory or a Hub id: transformers reads it itself
     from safetensors.torch import save_file
 
@@ -190,9 +195,10 @@ def cmd_compare(args) -> tuple[str, int]:
         pixel_values = torch.randn(1, config.num_frames, config.num_channels, config.image_size, config.image_size, generator=generator)
     mask = tube_mask(len(pixel_values), config.grid, 0.9, generator=torch.Generator().manual_seed(args.seed))
     with tempfile.TemporaryDirectory() as folder:
-        source = _reference_folder(args.checkpoint, ours, Path(folder))
+        source = _reference_folder(args.checkpoint, ours, Path(folder), own_config=args.config is not None)
         _progress(f"loading the same checkpoint with transformers {transformers.__version__}")
-        theirs = getattr(transformers, type(ours).__name__).from_pretrained(source, attn_implementation="sdpa").eval()
+        theirs = getattr(transformers, type(ours).__name__).from_pretrained(  # float32 whatever dtype it was saved in
+            source, attn_implementation="sdpa", dtype=torch.float32).eval()
     _progress("running both")
     with torch.no_grad():
         if isinstance(ours, VideoMAEForPreTraining):
@@ -334,6 +340,12 @@ def main(argv=None) -> int:
         result = args.run(args)
     except (CommandError, ValueError, IndexError, OSError) as e:  # VideoReadError and CheckpointError are ValueErrors
         print(f"videomae-minimal {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug or an unforeseen input: still exit 2, never 1 (which means "mismatch" for compare)
+        import traceback
+
+        traceback.print_exc()
+        print(f"videomae-minimal {args.command}: unexpected error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     text, status = result if isinstance(result, tuple) else (result, 0)
     print(text)

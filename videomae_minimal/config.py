@@ -142,24 +142,34 @@ class VideoMAEConfig:
 class PreprocessorConfig:
     """How a checkpoint's frames are processed (transformers' `preprocessor_config.json`). The published checkpoints
     say ImageNet statistics; transformers' class default and its integration tests use 0.5 / 0.5."""
-    size: int = 224  # short side after resizing
+    size: int | tuple[int, int] = 224  # an int: the short side after resizing; (height, width): an exact resize
     crop_size: int = 224
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
     @classmethod
-    def from_json_file(cls, path) -> "PreprocessorConfig":
+    def from_json_file(cls, path, image_size: int = 224) -> "PreprocessorConfig":
+        "Read transformers' spelling; a missing size or crop means the model's own `image_size`."
         path = os.fspath(path)
+
+        def triple(value):
+            return (float(value),) * 3 if isinstance(value, (int, float)) else tuple(float(v) for v in value)
+
         try:
             with open(path, encoding="utf-8") as f:
                 values = json.load(f)
-            size = values.get("size", {"shortest_edge": 224})
-            crop = values.get("crop_size", {"height": 224, "width": 224})
-            size = size["shortest_edge"] if isinstance(size, dict) else int(size)
-            crop = crop["height"] if isinstance(crop, dict) else int(crop)
-            return cls(size=int(size), crop_size=int(crop),
-                       mean=tuple(float(v) for v in values.get("image_mean", cls.mean)),
-                       std=tuple(float(v) for v in values.get("image_std", cls.std)))
+            size = values.get("size") or {"shortest_edge": image_size}
+            if isinstance(size, dict):
+                size = size["shortest_edge"] if "shortest_edge" in size else (int(size["height"]), int(size["width"]))
+            elif isinstance(size, (list, tuple)):
+                size = (int(size[0]), int(size[1]))
+            crop = values.get("crop_size") or image_size
+            if isinstance(crop, dict):
+                if crop.get("height") != crop.get("width"):
+                    raise ValueError(f"only square crops are supported, got {crop}")
+                crop = crop["height"]
+            return cls(size=size if isinstance(size, tuple) else int(size), crop_size=int(crop),
+                       mean=triple(values.get("image_mean", cls.mean)), std=triple(values.get("image_std", cls.std)))
         except FileNotFoundError:
             raise FileNotFoundError(f"{path}: no such preprocessor config") from None
         except (OSError, ValueError, KeyError, TypeError) as e:

@@ -41,9 +41,13 @@ class TubeletEmbedding(nn.Module):
         num_patches = self.config.num_patches
         if bool_masked_pos.dtype != torch.bool or tuple(bool_masked_pos.shape) != (pixel_values.shape[0], num_patches):
             raise ValueError(f"bool_masked_pos must be a bool tensor of shape ({pixel_values.shape[0]}, {num_patches})")
+        B, C = pixel_values.shape[0], self.config.num_channels
         ts, p = self.config.tubelet_size, self.config.patch_size
-        tubes = rearrange(pixel_values, "b (t p0) c (h p1) (w p2) -> b (t h w) (c p0 p1 p2)", p0=ts, p1=p, p2=p)  # (B, N, C*ts*p*p)
-        visible = tubes[~bool_masked_pos].reshape(pixel_values.shape[0], -1, tubes.shape[-1])  # (B, N_visible, C*ts*p*p)
+        t, h, w = self.config.grid
+        grid = pixel_values.view(B, t, ts, C, h, p, w, p).permute(0, 1, 4, 6, 3, 2, 5, 7)  # (B, T', H', W', C, ts, p, p), a view
+        b, n = (~bool_masked_pos).nonzero(as_tuple=True)  # (B*N_visible,) each, sample-major, tokens ascending
+        visible = grid[b, n // (h * w), n // w % h, n % w]  # (B*N_visible, C, ts, p, p): copies the visible pixels only
+        visible = visible.reshape(B, -1, C * ts * p * p)  # (B, N_visible, C*ts*p*p), the Conv3d weight's order
         return F.linear(visible, self.proj.weight.flatten(1), self.proj.bias)  # (B, N_visible, D)
 
 

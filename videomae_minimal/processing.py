@@ -11,8 +11,11 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def resized_shape(height: int, width: int, size: int) -> tuple[int, int]:
-    "Scale so the SHORT side becomes `size`; the long side is truncated, as transformers does."
+def resized_shape(height: int, width: int, size) -> tuple[int, int]:
+    """Scale so the SHORT side becomes `size`; the long side is truncated, as transformers does.
+    A (height, width) pair is an exact size instead (transformers' `{"height", "width"}` form)."""
+    if isinstance(size, (tuple, list)):
+        return int(size[0]), int(size[1])
     if height <= width:
         return size, int(size * width / height)
     return int(size * height / width), size
@@ -31,8 +34,8 @@ def _frames_tensor(frames) -> torch.Tensor:
     return x.permute(0, 3, 1, 2)  # (T, 3, H, W): a view, no copy; the memory stays channels-last
 
 
-def resize_short_side(frames, size: int = 224) -> torch.Tensor:
-    "Antialiased bilinear resize of uint8 frames (T, H, W, 3) so the short side is `size`: uint8 (T, 3, H', W')."
+def resize_short_side(frames, size=224) -> torch.Tensor:
+    "Antialiased bilinear resize of uint8 frames (T, H, W, 3), short side to `size` (or to (h, w)): uint8 (T, 3, h, w)."
     x = _frames_tensor(frames)  # (T, 3, H, W) uint8
     out_hw = resized_shape(x.shape[-2], x.shape[-1], size)
     # uint8 in, uint8 out: torch rounds like PIL, and its channels-last uint8 path is the fastest one.
@@ -54,7 +57,7 @@ def _check_crop(resized: torch.Tensor, crop_size: int, size: int):
         raise ValueError(f"crop_size {crop_size} is larger than the resized frames ({h}x{w}, short side {size})")
 
 
-def preprocess(frames, *, size: int = 224, crop_size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+def preprocess(frames, *, size=224, crop_size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
     """uint8 RGB frames (T, H, W, 3) -> model input float32 (T, 3, crop_size, crop_size).
 
     Short side to `size` (antialiased bilinear), centre crop with the offset floored, x / 255, (x - mean) / std:
@@ -68,7 +71,7 @@ def preprocess(frames, *, size: int = 224, crop_size: int = 224, mean=IMAGENET_M
     return _normalize(cropped, mean, std)  # (T, 3, crop, crop) float32
 
 
-def preprocess_views(frames, *, num_crops: int = 3, size: int = 224, crop_size: int = 224,
+def preprocess_views(frames, *, num_crops: int = 3, size=224, crop_size: int = 224,
                      mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
     """The test protocols' spatial views: `num_crops` crops spread evenly along the long side (first, centre, last
     for 3), from one resize. Returns float32 (num_crops, T, 3, crop_size, crop_size)."""

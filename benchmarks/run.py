@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""The benchmark suite: videomae_minimal against transformers and the Hugging Face docs recipe, side by side.
+
+    python benchmarks/run.py [--repeats 3] [--quick] [--out benchmarks/RESULTS.md]     (or: make bench)
+
+Every timed row runs both sides in one process with the same weights and inputs, repetitions interleaved
+(ours, theirs, ours, theirs, ...) after a warm-up, and reports the median and min-max of each and the ratio of the
+medians (ours / theirs: below 1 means ours is faster). Peak memory is measured in a fresh process per side.
+Nothing here is a test: timings depend on the machine and on what else it is doing.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import videomae_minimal as vm  # noqa: E402
+
+
+def transformers_pair(kind: str, batch: int):
+    "(ours, theirs, inputs): base-config models with the same random weights."
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    if kind == "classification":
+        theirs = transformers.VideoMAEForVideoClassification(transformers.VideoMAEConfig(num_labels=400))
+        ours = vm.VideoMAEForVideoClassification(vm.VideoMAEConfig(num_labels=400))
+    else:
+        theirs = transformers.VideoMAEForPreTraining(transformers.VideoMAEConfig(use_mean_pooling=False))
+        ours = vm.VideoMAEForPreTraining(vm.VideoMAEConfig(use_mean_pooling=False))
+    vm.checkpoints.load_weights(ours, vm.checkpoints.from_transformers_state_dict(theirs.state_dict()))
+    pixel_values = torch.randn(batch, 16, 3, 224, 224)
+    mask = vm.tube_mask(batch, (8, 14, 14), 0.9, generator=torch.Generator().manual_seed(0))
+    return ours, theirs, pixel_values, mask
+
+
+def interleaved(functions: dict, repeats: int) -> dict:
+    "Median, min and max seconds of each function, run alternately after one warm-up each."
+    for fn in functions.values():
+        fn()
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(t), min(t), max(t)) for name, t in times.items()}
+
+
+def fmt(stats) -> str:
+    median, low, high = stats
+    return f"{median:.2f} s ({low:.2f}-{high:.2f})"
+
+
+def classification_rows(batches, repeats):
+    rows = []
+    for batch in batches:
+        ours, theirs, x, _ = transformers_pair("classification", batch)
+        ours.eval(), theirs.eval()
+        with torch.inference_mode():
+            stats = interleaved({"ours": lambda: ours(x), "theirs": lambda: theirs(x)}, repeats)
+        rows.append((f"classification forward, base, batch {batch}", "transformers (SDPA)", stats["ours"], stats["theirs"]))
+        if batch == batches[0]:
+            eager = vm.VideoMAEForVideoClassification(vm.VideoMAEConfig(num_labels=400, attn_implementation="eager")).eval()
+            eager.load_state_dict(ours.state_dict())
+            with torch.inference_mode():
+                e = interleaved({"sdpa": lambda: ours(x), "eager": lambda: eager(x)}, repeats)
+            rows.append((f"classification forward, base, batch {batch}: ours SDPA vs ours eager", "ours, eager", e["sdpa"], e["eager"]))
+            first_ours = stats["ours"]
+    return rows, first_ours
+
+
+def pretraining_rows(batches, repeats):
+    rows = []
+    for batch in batches:
+        ours, theirs, x, mask = transformers_pair("pretraining", batch)
+
+        def ours_step():
+            ours.zero_grad(set_to_none=True)
+            ours(x, mask).loss.backward()
+
+        def theirs_step():
+            theirs.zero_grad(set_to_none=True)
+            theirs(x, bool_masked_pos=mask).loss.backward()
+
+        stats = interleaved({"ours": ours_step, "theirs": theirs_step}, repeats)
+        rows.append((f"pre-training step (forward + backward), base, 90% tube mask, batch {batch}", "transformers (SDPA)",
+                     stats["ours"], stats["theirs"]))
+    return rows
+
+
+def classification_flops(config: vm.VideoMAEConfig, batch: int = 1) -> float:
+    "Multiply-adds x 2 of one classification forward, counted from the shapes."
+    n, d, f = config.num_patches, config.hidden_size, config.intermediate_size
+    embed = 2 * n * config.patch_dim * d
+    per_layer = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * f
+    return batch * (embed + config.num_hidden_layers * per_layer + 2 * d * config.num_labels)
+
+
+def matmul_rate(repeats: int) -> float:
+    "GFLOP/s of a plain (1568 x 768) @ (768 x 3072) matmul, the model's largest shape, in this run."
+    a, b = torch.randn(1568, 768), torch.randn(768, 3072)
+    best = interleaved({"mm": lambda: a @ b}, max(repeats, 5) * 4)["mm"][1]  # the fastest run
+    return 2 * 1568 * 768 * 3072 / best / 1e9
+
+
+def autocast_row(repeats):
+    ours, theirs, x, _ = transformers_pair("classification", 1)
+    ours.eval(), theirs.eval()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        stats = interleaved({"ours": lambda: ours(x), "theirs": lambda: theirs(x)}, repeats)
+        diff = (ours(x).logits.float() - theirs(x).logits.float()).abs().max().item()
+    return ("classification forward, base, batch 1, bf16 autocast", f"transformers (max logit diff {diff:.3f})",
+            stats["ours"], stats["theirs"])
+
+
+MEMORY_CHILD = r"""
+import sys, torch
+sys.path.insert(0, {bench!r})
+from run import transformers_pair
+side, kind, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ours, theirs, x, mask = transformers_pair(kind, batch)
+model = ours if side == "ours" else theirs
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024  # MB
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak to the current size
+base = rss("VmRSS:")
+if kind == "classification":
+    with torch.inference_mode():
+        model.eval()(x)
+else:
+    out = model(x, mask) if side == "ours" else model(x, bool_masked_pos=mask)
+    out.loss.backward()
+print(rss("VmHWM:") - base)
+"""
+
+
+def memory_rows():
+    rows = []
+    for kind, batch in (("classification", 1), ("pretraining", 2)):
+        peaks = {"ours": [], "theirs": []}
+        for _ in range(3):  # the allocator makes single readings wander by a few percent: median of 3, alternating
+            for side in ("ours", "theirs"):
+                code = MEMORY_CHILD.format(bench=str(ROOT / "benchmarks"))
+                out = subprocess.run([sys.executable, "-c", code, side, kind, str(batch)], capture_output=True, text=True, check=True)
+                peaks[side].append(float(out.stdout.strip().splitlines()[-1]))
+        peaks = {side: statistics.median(values) for side, values in peaks.items()}
+        rows.append((f"peak memory above the loaded model: {kind}, batch {batch}", peaks["ours"], peaks["theirs"]))
+    return rows
+
+
+def data_rows(repeats):
+    import av
+    from bench_data import read_video_pyav, reencode
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    processor = transformers.VideoMAEImageProcessor(image_mean=list(vm.IMAGENET_MEAN), image_std=list(vm.IMAGENET_STD))
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        video = reencode(Path(folder) / "gop60.mp4", 640, 360, 60)  # 10 s, 30 fps, 640x360, key frame every 2 s
+        late = np.clip(np.linspace(235, 299, 16), 235, 298).astype(np.int64)
+
+        def docs_late():
+            with av.open(str(video)) as container:
+                frames = read_video_pyav(container, late)
+            return processor(list(frames), return_tensors="pt").pixel_values
+
+        stats = interleaved({"ours": lambda: vm.preprocess(vm.read_video(video, late)), "theirs": docs_late}, repeats)
+        rows.append(("clip -> pixel_values, 16 x 4 clip at the end of a 10 s 30 fps 640x360 H.264 video (key frame every 2 s)",
+                     "HF docs recipe", stats["ours"], stats["theirs"]))
+        windows = vm.kinetics_test_views(300, 16, 4, num_windows=5)
+
+        def ours_views():  # each frame decoded once for all 15 views
+            wanted = np.unique(windows)
+            frames = vm.read_video(video, wanted)
+            row = {int(f): i for i, f in enumerate(wanted)}
+            return torch.cat([vm.preprocess_views(frames[[row[int(f)] for f in w]], num_crops=3) for w in windows])
+
+        def docs_views():  # the docs recipe per window, then the processor without its centre crop, cut 3 ways
+            clips = []
+            for w in windows:
+                with av.open(str(video)) as container:
+                    frames = read_video_pyav(container, w)
+                full = processor(list(frames), do_center_crop=False, return_tensors="pt").pixel_values[0]  # (16, 3, 224, 398)
+                step = (full.shape[-1] - 224) / 2
+                clips += [full[..., int(k * step):int(k * step) + 224] for k in range(3)]
+            return torch.stack(clips)
+
+        a, b = ours_views(), docs_views()
+        grey = ((a - b) * torch.tensor(vm.IMAGENET_STD).view(1, 3, 1, 1) * 255).abs().max().item()
+        stats = interleaved({"ours": ours_views, "theirs": docs_views}, repeats)
+        rows.append((f"Kinetics test protocol, 5 clips x 3 crops of the same video (outputs within {grey:.0f} grey level)",
+                     "HF docs recipe per clip", stats["ours"], stats["theirs"]))
+    return rows
+
+
+def notebook_rows():
+    import nbformat
+    from nbclient import NotebookClient
+
+    rows = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
+        rows.append((path.name, time.perf_counter() - start))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="batch 1 only, no notebooks (a smoke run)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    args = parser.parse_args()
+    import transformers
+
+    batches = [1] if args.quick else [1, 2, 4]
+    print("classification ...", file=sys.stderr)
+    rows, ours_b1 = classification_rows(batches, args.repeats)
+    print("pre-training ...", file=sys.stderr)
+    rows += pretraining_rows(batches, args.repeats)
+    print("data ...", file=sys.stderr)
+    rows += data_rows(args.repeats)
+    print("bf16 ...", file=sys.stderr)
+    rows.append(autocast_row(args.repeats))
+    print("memory ...", file=sys.stderr)
+    memory = memory_rows()
+    flops = classification_flops(vm.VideoMAEConfig(num_labels=400))
+    rate = matmul_rate(args.repeats)
+    achieved = flops / ours_b1[0] / 1e9
+    notebooks = [] if args.quick else notebook_rows()
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Made by `python benchmarks/run.py --repeats {args.repeats}{' --quick' if args.quick else ''}` (or `make bench`) on "
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}; torch {torch.__version__}, transformers {transformers.__version__}. "
+        f"Medians of {args.repeats} interleaved repetitions after a warm-up, (min-max); ratio = ours / reference "
+        "(below 1: ours is faster). fp32 unless stated. No GPU was lent to the session that made this table.",
+        "",
+        "| what | reference | videomae_minimal | reference time | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for what, reference, ours, theirs in rows:
+        lines.append(f"| {what} | {reference} | {fmt(ours)} | {fmt(theirs)} | **{ours[0] / theirs[0]:.2f}** |")
+    lines += ["", "| peak memory (MB above the loaded model; median of 3 fresh processes) | videomae_minimal | transformers | ratio |",
+              "|---|---|---|---|"]
+    for what, ours, theirs in memory:
+        lines.append(f"| {what} | {ours:.0f} | {theirs:.0f} | **{ours / theirs:.2f}** |")
+    lines += ["", f"Achieved rate of the classification forward (batch 1): {flops / 1e9:.0f} GFLOP counted from the shapes "
+              f"in {ours_b1[0]:.2f} s = **{achieved:.0f} GFLOP/s**, against **{rate:.0f} GFLOP/s** for a plain "
+              f"(1568 x 768) @ (768 x 3072) matmul measured in the same run: **{100 * achieved / rate:.0f}%** of it."]
+    if notebooks:
+        lines += ["", "| notebook (executed top to bottom with nbclient) | seconds |", "|---|---|"]
+        lines += [f"| {name} | {seconds:.1f} |" for name, seconds in notebooks]
+        lines.append(f"| **all** | **{sum(s for _, s in notebooks):.1f}** |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
