@@ -290,19 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--vfr", action="store_true", help="variable frame rate (frames 20 ms and 55 ms apart)")
     synth.set_defaults(run=cmd_synthetic_clip)
 
-    checkpoint_help = "a transformers directory, a weights file (.safetensors, .bin, original .pth) or a Hub id"
-    config_help = ("for a checkpoint without config.json: a config.json file or a preset (small, base, large, huge; "
-                   "the original code's head counts)")
+    def checkpoint_options(command):  # what every checkpoint command takes
+        command.add_argument("--checkpoint", required=True,
+                             help="a transformers directory, a weights file (.safetensors, .bin, original .pth) or a Hub id")
+        command.add_argument("--config", help="for a checkpoint without config.json: a config.json file or a preset "
+                                              "(small, base, large, huge; the original code's head counts)")
+        command.add_argument("--rate", type=int, default=4, help="frame sampling rate (default: %(default)s)")
+
     classify = sub.add_parser("classify", help="classify a video with a fine-tuned checkpoint",
                               description="Sample and process VIDEO as the checkpoint's config and preprocessor config say, "
                                           "run the classifier and print the top-k labels (softmax probabilities).")
-    classify.add_argument("video")
-    classify.add_argument("--checkpoint", required=True, help=checkpoint_help)
-    classify.add_argument("--config", help=config_help)
+    classify.add_argument("video", help="a video file (mp4, mkv, avi, webm, ...)")
+    checkpoint_options(classify)
     classify.add_argument("--top-k", type=int, default=5, help="(default: %(default)s)")
     classify.add_argument("--views", choices=("single", "kinetics"), default="single",
                           help="single: the centre clip, centre crop; kinetics: 5 clips x 3 crops, probabilities averaged")
-    classify.add_argument("--rate", type=int, default=4, help="frame sampling rate (default: %(default)s)")
     classify.add_argument("--labels", help="label names, one per line (default: the checkpoint's id2label)")
     classify.add_argument("--json", action="store_true", help="print one JSON object")
     classify.set_defaults(run=cmd_classify)
@@ -311,25 +313,21 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Run the same checkpoint in videomae_minimal and in transformers on the same input "
                                          "(VIDEO, or seeded noise) and print the largest difference of the logits (and loss). "
                                          "Exit 0 when they match within --atol, 1 when not, 2 on an error.")
-    compare.add_argument("--checkpoint", required=True, help=checkpoint_help)
-    compare.add_argument("--config", help=config_help)
+    checkpoint_options(compare)
     compare.add_argument("--video", help="a video to use as input (default: seeded random input)")
     compare.add_argument("--atol", type=float, default=1e-4, help="(default: %(default)s)")
     compare.add_argument("--seed", type=int, default=0, help="seed of the input and the mask (default: %(default)s)")
-    compare.add_argument("--rate", type=int, default=4, help="frame sampling rate (default: %(default)s)")
     compare.add_argument("--json", action="store_true", help="print one JSON object")
     compare.set_defaults(run=cmd_compare)
 
     reconstruct = sub.add_parser("reconstruct", help="draw what a pre-training checkpoint reconstructs",
                                  description="Mask a clip of VIDEO with tube masking and draw the original, masked and "
                                              "reconstructed frames of a pre-training checkpoint.")
-    reconstruct.add_argument("video")
-    reconstruct.add_argument("--checkpoint", required=True, help=checkpoint_help)
-    reconstruct.add_argument("--config", help=config_help)
+    reconstruct.add_argument("video", help="a video file (mp4, mkv, avi, webm, ...)")
+    checkpoint_options(reconstruct)
     reconstruct.add_argument("--out", required=True, help="picture to write (.png, .jpg, .pdf)")
     reconstruct.add_argument("--mask-ratio", type=float, default=0.9, help="(default: %(default)s)")
     reconstruct.add_argument("--seed", type=int, default=0, help="seed of the mask (default: %(default)s)")
-    reconstruct.add_argument("--rate", type=int, default=4, help="frame sampling rate (default: %(default)s)")
     reconstruct.set_defaults(run=cmd_reconstruct)
     return parser
 
