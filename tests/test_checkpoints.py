@@ -188,9 +188,8 @@ def test_original_layout_without_config_uses_presets():
         config_for_weights(state, "giant")
     with pytest.raises(CheckpointError, match="num_labels: weights say 400, config says 2"):
         config_for_weights(state, VideoMAEConfig())
-    small = {k: torch.empty(s[:1] + tuple(384 if d == 768 else 1536 if d == 3072 else 1152 if d == 2304 else d for d in s[1:]), device="meta")
-             for k, s in shapes.items()}
-    small = {k: torch.empty(tuple(384 if d == 768 else 1536 if d == 3072 else 1152 if d == 2304 else d for d in v.shape), device="meta") for k, v in small.items()}
+    halve = {768: 384, 2304: 1152, 3072: 1536}  # the same shapes at ViT-S width
+    small = {k: torch.empty(tuple(halve.get(d, d) for d in s), device="meta") for k, s in shapes.items()}
     small_config = config_for_weights(vm.checkpoints.from_original_state_dict(small), None)
     assert small_config.hidden_size == 384 and small_config.num_attention_heads == 6  # the original's, not HF's 16
 
@@ -247,7 +246,6 @@ def test_bad_checkpoints_name_what_is_wrong(references, tmp_path):
 def test_missing_unexpected_and_mis_shaped_tensors_are_named(references, tmp_path):
     v4 = published_v4_names(references["classification"]["model"].state_dict())
     folder = _copy_layout(references, "v4 .bin dir", tmp_path / "edited")
-    config = references["classification"]["config"]
 
     def save_and_load(state):
         torch.save(state, folder / "pytorch_model.bin")
@@ -266,7 +264,6 @@ def test_missing_unexpected_and_mis_shaped_tensors_are_named(references, tmp_pat
         save_and_load({**v4, "classifier.bias": torch.zeros(6)})
     with pytest.raises(CheckpointError, match="qkv.weight: the checkpoint lacks attention.attention.key.weight"):
         save_and_load({k: v for k, v in v4.items() if k != "videomae.encoder.layer.1.attention.attention.key.weight"})
-    assert config.num_labels == 5
 
 
 def _hub_cache(root, repo_id, source_folder):

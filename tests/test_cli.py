@@ -1,4 +1,5 @@
 """The console script, run as a user would: in a subprocess, on the bundled clip."""
+import json
 import os
 import shutil
 import subprocess
@@ -6,6 +7,8 @@ import sys
 from pathlib import Path
 
 import matplotlib.image
+import pytest
+import torch
 
 from conftest import REAL_CLIPS
 from videomae_minimal import read_video, synthetic_frame_index
@@ -63,11 +66,6 @@ def test_help_explains_each_command():
 
 
 # --- checkpoint commands -------------------------------------------------------------------------------------------
-import json  # noqa: E402
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
 LABELS = Path(__file__).resolve().parents[1] / "data" / "labels" / "kinetics400.txt"
 VIDEO = REAL_CLIPS[0]
 

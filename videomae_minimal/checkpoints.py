@@ -229,7 +229,7 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 # Plain data the original training code pickles next to the weights (its argparse options, numpy scalars): safe to
 # build, and nothing else is allowed.
 SAFE_EXTRAS = [argparse.Namespace, np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.int64)),
-               getattr(np, "_core", getattr(np, "core", None)).multiarray.scalar]
+               (np._core if hasattr(np, "_core") else np.core).multiarray.scalar]  # numpy 2 moved it to _core
 
 
 def _load_pickle(path: Path) -> dict[str, torch.Tensor]:
