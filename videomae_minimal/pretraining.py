@@ -79,6 +79,9 @@ class VideoMAEForPreTraining(nn.Module):
         num_masked = check_mask(bool_masked_pos, B, self.config.num_patches)
         if num_masked == 0:
             raise ValueError("bool_masked_pos hides no token: there is nothing to reconstruct")
+        with torch.no_grad():  # first, while no activations are held: its temporaries don't add to the peak
+            targets = reconstruction_targets(pixel_values, self.config)  # (B, N, ts*p*p*C)
+            targets = targets[bool_masked_pos].reshape(B, num_masked, -1)  # (B, N_masked, ts*p*p*C)
         x = self.encoder(pixel_values, bool_masked_pos).last_hidden_state  # (B, N_visible, D)
         x = self.encoder_to_decoder(x)  # (B, N_visible, Dd)
         pos = self.decoder_position_table.to(x.dtype).expand(B, -1, -1)  # (B, N, Dd)
@@ -87,9 +90,6 @@ class VideoMAEForPreTraining(nn.Module):
         pos_masked = pos[bool_masked_pos].reshape(B, -1, Dd)  # (B, N_masked, Dd)
         x = torch.cat([x + pos_visible, self.mask_token + pos_masked], dim=1)  # (B, N, Dd): visible first, then masked
         logits = self.decoder(x, num_masked)  # (B, N_masked, ts*p*p*C)
-        with torch.no_grad():
-            targets = reconstruction_targets(pixel_values, self.config)  # (B, N, ts*p*p*C)
-            targets = targets[bool_masked_pos].reshape(B, num_masked, -1)  # (B, N_masked, ts*p*p*C)
         return VideoMAEPreTrainingOutput(loss=F.mse_loss(logits, targets), logits=logits)
 
 
