@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks clean
+.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean
 
 help:
 	@echo "make demo        sample + process the bundled clip, save a picture (the main job)"
@@ -14,6 +14,7 @@ help:
 	@echo "make execute-notebooks  re-run every notebook top to bottom, storing its outputs"
 	@echo "make bench       the benchmark suite vs transformers and the HF docs recipe -> benchmarks/RESULTS.md"
 	@echo "make bench-data  reading + processing vs the Hugging Face docs recipe"
+	@echo "make student     the student version of the course (solutions removed) -> student/"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +56,9 @@ bench: $(STAMP)
 
 bench-data: $(STAMP)
 	$(PY) benchmarks/bench_data.py --out benchmarks/data_results.md
+
+student: $(STAMP)
+	$(PY) -m videomae_minimal student --out student
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -10,7 +10,7 @@
     classifier   notebooks/08_classifier.ipynb             VideoMAEForVideoClassification
     checkpoints  notebooks/09_real_checkpoints.ipynb       transformers' names -> ours, from_pretrained
 
-`config` (VideoMAEConfig) and `cli` are written by hand.
+`config` (VideoMAEConfig), `cli` and `course` (student notebooks and the grader) are written by hand.
 """
 from .config import VideoMAEConfig
 from .sampling import (

@@ -105,6 +105,27 @@ def cmd_synthetic_clip(args) -> str:
 
 
 
+def cmd_student(args) -> str:
+    from .course import make_student
+
+    _progress(f"writing the student version of the course to {args.out}")
+    made = make_student(Path(args.out), args.source)
+    return (f"wrote {made['notebooks']} student notebooks ({made['exercises']} exercises, {made['points']:g} points) "
+            f"and the package skeleton to {made['out']}")
+
+
+def cmd_grade(args) -> str:
+    from .course import grade
+
+    report = grade(Path(args.submission), args.source, timeout=args.timeout, notebooks=args.notebook, progress=_progress)
+    if args.json:
+        return json.dumps(report)
+    width = max([len(e["name"]) for e in report["exercises"]] + [8])
+    lines = [f"{e['notebook']:<30} {e['name']:<{width}} {e['points']:g}/{e['max']:g}  {e['message']}"
+             for e in report["exercises"]]
+    return "\n".join(lines + [f"total {report['total']:g}/{report['max']:g}"])
+
+
 def _load(checkpoint: str, want=None, config: str | None = None):
     _progress(f"loading {checkpoint}")
     if config is not None and config not in PRESETS:
@@ -289,6 +310,27 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--gop-size", type=int, default=None, help="frames between key frames (default: the encoder's)")
     synth.add_argument("--vfr", action="store_true", help="variable frame rate (frames 20 ms and 55 ms apart)")
     synth.set_defaults(run=cmd_synthetic_clip)
+
+    student = sub.add_parser("student", help="write the student version of the course (solutions removed)",
+                             description="Write the notebooks with every solution region replaced by "
+                                         "`raise NotImplementedError()` and hidden tests removed (outputs cleared), and a "
+                                         "package skeleton exported from them, whose exercises raise NotImplementedError "
+                                         "until the student exports a solved notebook.")
+    student.add_argument("--out", required=True, help="directory to create (must not exist, or be empty)")
+    student.add_argument("--source", help="the instructor's checkout (default: the one this package runs from)")
+    student.set_defaults(run=cmd_student)
+
+    grade = sub.add_parser("grade", help="grade a submission: each notebook in a fresh kernel, points per exercise",
+                           description="Run each submitted notebook in a fresh Jupyter kernel with a time limit per cell, "
+                                       "its self-checks replaced by the instructor's (hidden tests included), and report "
+                                       "the points of every exercise. A missing, crashing or hanging notebook costs only "
+                                       "its own exercises.")
+    grade.add_argument("submission", help="directory holding the submitted notebooks (at its top or under notebooks/)")
+    grade.add_argument("--json", action="store_true", help="print one JSON object")
+    grade.add_argument("--timeout", type=float, default=60, help="seconds allowed per cell (default: %(default)s)")
+    grade.add_argument("--notebook", action="append", help="grade only this notebook (name or number prefix); repeatable")
+    grade.add_argument("--source", help="the instructor's checkout (default: the one this package runs from)")
+    grade.set_defaults(run=cmd_grade)
 
     def checkpoint_options(command):  # what every checkpoint command takes
         command.add_argument("--checkpoint", required=True,
