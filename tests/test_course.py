@@ -181,7 +181,7 @@ def test_student_refuses_to_overwrite(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ the grader
 def test_instructor_notebooks_get_full_marks():
-    report = course.grade(ROOT / "notebooks")
+    report = course.grade(ROOT / "notebooks", jobs=2)  # two kernels side by side: the parallel path, checked
     assert [e["notebook"] for e in report["exercises"]] == [p.name for p in GRADED]
     failed = [(e["name"], e["message"]) for e in report["exercises"] if not e["passed"]]
     assert not failed
@@ -199,7 +199,7 @@ def test_untouched_student_notebooks_get_zero_on_every_exercise(student_dir):
 
 def test_one_step_solved_gets_exactly_that_steps_points(student_dir, tmp_path):
     sub = submission_from(student_dir, tmp_path, {"05_tube_masking.ipynb": instructor("05_tube_masking.ipynb")})
-    done = subprocess.run(CLI + ["grade", str(sub), "--json"], capture_output=True, text=True)
+    done = subprocess.run(CLI + ["grade", str(sub), "--json", "--jobs", "2"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert set(report) == {"total", "max", "exercises"}

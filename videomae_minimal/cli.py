@@ -117,7 +117,8 @@ def cmd_student(args) -> str:
 def cmd_grade(args) -> str:
     from .course import grade
 
-    report = grade(Path(args.submission), args.source, timeout=args.timeout, notebooks=args.notebook, progress=_progress)
+    report = grade(Path(args.submission), args.source, timeout=args.timeout, notebooks=args.notebook, progress=_progress,
+                   jobs=args.jobs)
     if args.json:
         return json.dumps(report)
     width = max([len(e["name"]) for e in report["exercises"]] + [8])
@@ -328,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submission", help="directory holding the submitted notebooks (at its top or under notebooks/)")
     grade.add_argument("--json", action="store_true", help="print one JSON object")
     grade.add_argument("--timeout", type=float, default=60, help="seconds allowed per cell (default: %(default)s)")
+    grade.add_argument("--jobs", type=int, default=1, help="notebooks graded side by side (default: %(default)s)")
     grade.add_argument("--notebook", action="append", help="grade only this notebook (name or number prefix); repeatable")
     grade.add_argument("--source", help="the instructor's checkout (default: the one this package runs from)")
     grade.set_defaults(run=cmd_grade)

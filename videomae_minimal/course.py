@@ -365,9 +365,9 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
 
 
 def grade(submission: Path, root: Path | None = None, timeout: float = 60.0, notebooks: list[str] | None = None,
-          progress=None) -> dict:
-    """Grade a submission directory (its notebooks at the top or under notebooks/). Returns
-    {"total", "max", "exercises": [{"notebook", "name", "points", "max", "passed", "message"}]}."""
+          progress=None, jobs: int = 1) -> dict:
+    """Grade a submission directory (its notebooks at the top or under notebooks/), `jobs` notebooks at a time.
+    Returns {"total", "max", "exercises": [{"notebook", "name", "points", "max", "passed", "message"}]}."""
     root = source_root(root)
     submission = Path(submission)
     if not submission.is_dir():
@@ -382,10 +382,22 @@ def grade(submission: Path, root: Path | None = None, timeout: float = 60.0, not
             raise CourseError(f"--notebook {', '.join(unknown)}: no graded notebook by that name "
                               f"(graded: {', '.join(p.stem for p in paths)})")
         paths = chosen
+    if jobs < 1:
+        raise CourseError(f"--jobs must be at least 1, got {jobs}")
     results = []
-    for path in paths:
-        if progress:
-            progress(f"grading {path.name}")
-        results += grade_notebook(submission, path, root, timeout)
+    if jobs == 1:
+        for path in paths:
+            if progress:
+                progress(f"grading {path.name}")
+            results += grade_notebook(submission, path, root, timeout)
+    else:  # each notebook has its own kernel anyway: run several side by side, report in course order
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(jobs) as pool:
+            futures = [pool.submit(grade_notebook, submission, path, root, timeout) for path in paths]
+            for path, future in zip(paths, futures):
+                results += future.result()
+                if progress:
+                    progress(f"graded {path.name}")
     return {"total": sum(r.points for r in results), "max": sum(r.max for r in results),
             "exercises": [asdict(r) for r in results]}
