@@ -57,7 +57,8 @@ bench: $(STAMP)
 bench-data: $(STAMP)
 	$(PY) benchmarks/bench_data.py --out benchmarks/data_results.md
 
-student: $(STAMP)
+student: $(STAMP)  # re-made from the notebooks each time: student/ is generated, never edited
+	rm -rf student
 	$(PY) -m videomae_minimal student --out student
 
 clean:

@@ -129,6 +129,13 @@ def test_student_source_markers():
             course.student_source(broken, "notebooks/x.ipynb, cell 3")
 
 
+def test_two_checks_with_one_grade_id_are_refused():
+    nb = instructor("05_tube_masking.ipynb")
+    nb["cells"].append(json.loads(json.dumps(next(c for c in nb["cells"] if c["id"] == "check-tube-mask"))))
+    with pytest.raises(course.CourseError, match="05_tube_masking.ipynb: two self-check cells share grade_id 'tube_mask'"):
+        course.exercises(nb, "05_tube_masking.ipynb")
+
+
 def test_exported_package_has_no_markers():
     for module in (ROOT / "videomae_minimal").glob("*.py"):
         if module.name != "course.py":
@@ -154,20 +161,26 @@ def test_student_package_raises_until_the_notebook_is_exported(student_dir, tmp_
     assert check.returncode == 0, check.stderr
 
 
-def test_student_notebook_stops_at_its_first_exercise(student_dir):
+def test_student_notebook_stops_at_its_first_exercise(student_dir, tmp_path):
+    "In the student's own setup (their package first on the path), solving the notebooks in order."
+    copy = tmp_path / "student"
+    shutil.copytree(student_dir, copy)
+    env = {**os.environ, "PYTHONPATH": str(copy)}
     for path in GRADED:
-        nb = nbformat.read(student_dir / "notebooks" / path.name, as_version=4)
+        nb = nbformat.read(copy / "notebooks" / path.name, as_version=4)
         solution = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution"))
         client = NotebookClient(nb, timeout=120, kernel_name="python3",
-                                resources={"metadata": {"path": str(student_dir / "notebooks")}})
+                                resources={"metadata": {"path": str(copy / "notebooks")}})
         with pytest.raises(CellExecutionError) as failed:
-            client.execute()
+            client.execute(env=env)
         assert failed.value.ename == "NotImplementedError", (path.name, failed.value.ename)
         ran = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.execution_count is not None]
-        assert max(ran) > solution, path.name  # it got past the exercise's own cell, to the first use of it
         first_error = min(i for i, c in enumerate(nb.cells)
                           if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs))
-        assert first_error == max(ran) and first_error > solution, path.name
+        assert first_error == max(ran) and first_error > solution, path.name  # every cell before it ran cleanly
+        # The student solves this one (here: the instructor's answer) and exports it before the next notebook.
+        shutil.copy(path, copy / "notebooks" / path.name)
+        subprocess.run([sys.executable, str(copy / "tools" / "export.py")], check=True, capture_output=True)
 
 
 def test_student_refuses_to_overwrite(tmp_path):
@@ -218,21 +231,43 @@ def test_a_hanging_cell_is_cut_off_and_costs_only_its_exercise(student_dir, tmp_
                  "        while True:  # a student's endless loop, on the first call only\n"
                  "            time.sleep(0.1)\n"
                  "    raise NotImplementedError()")
-    wrong_tubes = ("    per_step = [random_mask(batch_size, h * w, mask_ratio, generator) for _ in range(t)]  # (B, H'W') each\n"
-                   "    return torch.stack(per_step, dim=1).reshape(batch_size, t * h * w)")
+    solved_with_a_stuck_cell = instructor("05_tube_masking.ipynb")
+    check = next(i for i, c in enumerate(solved_with_a_stuck_cell["cells"]) if c["id"] == "check-tube-mask")
+    solved_with_a_stuck_cell["cells"].insert(check, {
+        "cell_type": "code", "id": "mine", "metadata": {}, "outputs": [], "execution_count": None,
+        "source": "import time\nwhile True:  # exploring, forgot to stop\n    time.sleep(0.1)"})
     sub = submission_from(student_dir, tmp_path, {
         "03_tubelet_patches.ipynb": instructor("03_tubelet_patches.ipynb"),
         "04_sinusoidal_positions.ipynb": with_solution(instructor("04_sinusoidal_positions.ipynb"), "sinusoid_table_solution", hang_once),
-        "05_tube_masking.ipynb": with_solution(instructor("05_tube_masking.ipynb"), "tube_mask_solution", wrong_tubes),
+        "05_tube_masking.ipynb": solved_with_a_stuck_cell,
     })
     report = course.grade(sub, timeout=5, notebooks=["03", "04", "05"])
     results = by_notebook(report)
     assert results["03_tubelet_patches.ipynb"]["passed"]
     hung = results["04_sinusoidal_positions.ipynb"]
     assert not hung["passed"] and "5 s limit" in hung["message"], hung
+    assert results["05_tube_masking.ipynb"]["passed"], results["05_tube_masking.ipynb"]  # the kernel went on after it
+    assert report["total"] == 4.0 and report["max"] == 6.0
+
+
+def test_a_wrong_answer_is_told_what_is_wrong_and_cannot_borrow_the_package(student_dir, tmp_path):
+    wrong_tubes = ("    per_step = [random_mask(batch_size, h * w, mask_ratio, generator) for _ in range(t)]  # (B, H'W') each\n"
+                   "    return torch.stack(per_step, dim=1).reshape(batch_size, t * h * w)")
+    borrowed = ("    import videomae_minimal.positions\n"
+                "    return videomae_minimal.positions.sinusoid_table(n_position, dim)")
+    deleted_check = instructor("03_tubelet_patches.ipynb")
+    deleted_check["cells"] = [c for c in deleted_check["cells"] if c["id"] != "check-to-tubelets"]
+    sub = submission_from(student_dir, tmp_path, {
+        "03_tubelet_patches.ipynb": deleted_check,
+        "04_sinusoidal_positions.ipynb": with_solution(instructor("04_sinusoidal_positions.ipynb"), "sinusoid_table_solution", borrowed),
+        "05_tube_masking.ipynb": with_solution(instructor("05_tube_masking.ipynb"), "tube_mask_solution", wrong_tubes),
+    })
+    results = by_notebook(course.grade(sub, notebooks=["03", "04", "05"], jobs=2))
+    assert results["03_tubelet_patches.ipynb"]["passed"]  # a deleted self-check is put back, and it runs
+    borrowing = results["04_sinusoidal_positions.ipynb"]
+    assert not borrowing["passed"] and "NotImplementedError" in borrowing["message"], borrowing
     wrong = results["05_tube_masking.ipynb"]
     assert not wrong["passed"] and "your tube mask differs between time steps 0 and 1" in wrong["message"], wrong
-    assert report["total"] == 2.0 and report["max"] == 6.0
 
 
 def test_missing_and_unreadable_notebooks_cost_only_their_points(tmp_path):
@@ -242,7 +277,8 @@ def test_missing_and_unreadable_notebooks_cost_only_their_points(tmp_path):
     (sub / "05_tube_masking.ipynb").write_text("{not json")
     report = course.grade(sub, notebooks=["03", "04", "05"])
     results = by_notebook(report)
-    assert results["03_tubelet_patches.ipynb"]["message"] == "notebook missing from the submission"
+    assert results["03_tubelet_patches.ipynb"]["message"] == \
+        "notebook missing from the submission (found: 04_sinusoidal_positions.ipynb, 05_tube_masking.ipynb)"
     assert results["04_sinusoidal_positions.ipynb"]["passed"]
     assert "not a readable notebook" in results["05_tube_masking.ipynb"]["message"]
     assert report["total"] == 2.0
@@ -253,3 +289,15 @@ def test_grade_errors_name_the_argument(tmp_path):
     assert missing.returncode == 2 and "nowhere" in missing.stderr and "no such submission directory" in missing.stderr
     unknown = subprocess.run(CLI + ["grade", str(tmp_path), "--notebook", "99"], capture_output=True, text=True)
     assert unknown.returncode == 2 and "--notebook 99" in unknown.stderr
+
+
+def test_a_kernel_that_ignores_the_interrupt_stops_only_its_notebook(tmp_path):
+    cells = ["import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)  # deaf to the interrupt\nwhile True:\n    time.sleep(0.1)",
+             "print('never')"]
+    nb = {"cells": [{"cell_type": "code", "id": str(i), "metadata": {}, "outputs": [], "execution_count": None,
+                     "source": source} for i, source in enumerate(cells)],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "notebooks").mkdir()
+    replies, stopped = course._run_notebook(nb, tmp_path, timeout=3)
+    assert replies[0]["ename"] == "Timeout" and 1 not in replies
+    assert stopped == "stopped: the kernel did not respond after a cell ran past the time limit"

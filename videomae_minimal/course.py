@@ -102,6 +102,11 @@ def _source(cell: dict) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
+def _nbgrader(cell: dict) -> dict:
+    meta = cell.get("metadata")
+    return meta.get("nbgrader", {}) if isinstance(meta, dict) and isinstance(meta.get("nbgrader"), dict) else {}
+
+
 def _read_notebook(path: Path) -> dict:
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
@@ -137,8 +142,10 @@ def exercises(nb: dict, notebook: str) -> list[Exercise]:
     "The graded self-check cells of a notebook, in order."
     found = []
     for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = _nbgrader(cell)
         if meta.get("grade") and cell.get("cell_type") == "code":
+            if any(e.name == meta.get("grade_id") for e in found):
+                raise CourseError(f"{notebook}: two self-check cells share grade_id {meta.get('grade_id')!r}")
             found.append(Exercise(notebook, str(meta.get("grade_id")), float(meta.get("points", 0))))
     return found
 
@@ -263,52 +270,88 @@ def _error_message(content: dict) -> str:
     return message if len(message) <= 400 else message[:397] + "..."
 
 
-def _graded_copy(submitted: dict, instructor: dict) -> tuple[dict, set[str]]:
-    "The submission with the instructor's self-check cells put back (hidden tests included); which are missing."
-    checks = {cell["metadata"]["nbgrader"]["grade_id"]: cell for cell in instructor["cells"]
-              if cell.get("metadata", {}).get("nbgrader", {}).get("grade")}
+def _graded_copy(submitted: dict, instructor: dict) -> dict:
+    """The submission with the instructor's self-check cells put back, hidden tests included. A check cell is found
+    by its grade_id, else by its cell id; one the student deleted is put back after the exercise's solution cell
+    (or at the end). Graded metadata on any other cell is dropped: only the instructor's checks count."""
     nb = copy.deepcopy(submitted)
-    present = set()
-    for cell in nb["cells"]:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in checks and grade_id not in present and cell.get("cell_type") == "code":
-            cell["source"] = _source(checks[grade_id])
-            cell["metadata"]["nbgrader"] = copy.deepcopy(checks[grade_id]["metadata"]["nbgrader"])
-            present.add(grade_id)
+    cells = nb["cells"]
+    for cell in cells:
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
-    return nb, set(checks) - present
+    placed = set()
+    previous_solution = None
+    for check in instructor["cells"]:
+        if _nbgrader(check).get("solution"):
+            previous_solution = check
+        if not _nbgrader(check).get("grade"):
+            continue
+        grade_id = _nbgrader(check)["grade_id"]
+        restored = {"cell_type": "code", "id": check.get("id"), "metadata": copy.deepcopy(check["metadata"]),
+                    "source": _source(check), "outputs": [], "execution_count": None}
+        at = next((i for i, c in enumerate(cells) if i not in placed and _nbgrader(c).get("grade_id") == grade_id), None)
+        if at is None:
+            at = next((i for i, c in enumerate(cells) if i not in placed and c.get("id") == check.get("id")), None)
+        if at is not None:
+            cells[at] = restored
+        else:
+            after = None
+            if previous_solution is not None:
+                keys = {("grade_id", _nbgrader(previous_solution).get("grade_id")), ("id", previous_solution.get("id"))}
+                after = next((i for i, c in enumerate(cells)
+                              if ("grade_id", _nbgrader(c).get("grade_id")) in keys or ("id", c.get("id")) in keys), None)
+            at = len(cells) if after is None else after + 1
+            cells.insert(at, restored)
+            placed = {i + 1 if i >= at else i for i in placed}
+        placed.add(at)
+    for i, cell in enumerate(cells):
+        if i not in placed and _nbgrader(cell).get("grade"):
+            cell["metadata"]["nbgrader"] = {k: v for k, v in _nbgrader(cell).items() if k not in ("grade", "points")}
+    return nb
 
 
-def _run_notebook(nb: dict, workdir: Path, timeout: float) -> tuple[dict[int, dict], str | None]:
-    """Execute every code cell in a fresh kernel, in order, errors allowed. Returns each executed cell's reply
-    content by index, and why execution stopped early (None when every cell ran)."""
+def _run_notebook(nb: dict, tree: Path, timeout: float) -> tuple[dict[int, dict], str | None]:
+    """Execute every code cell in a fresh kernel (this interpreter, the scratch `tree` first on its path), in order,
+    errors allowed. Returns each executed cell's reply content by index, and why execution stopped early (None when
+    every cell ran)."""
     import nbformat
+    from jupyter_client import AsyncKernelManager  # nbclient drives it from its event loop
+    from jupyter_client.kernelspec import KernelSpecManager
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
+    # A kernelspec of our own: the kernel runs this interpreter, whatever `python3` kernels the user has installed.
+    spec = tree / "kernels" / "grader"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "videomae-minimal grader", "language": "python"}))
+    km = AsyncKernelManager(kernel_name="grader", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(tree / "kernels")]))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     node = nbformat.from_dict(nb)
     replies: dict[int, dict] = {}
     timeout_reply = {"ename": "Timeout", "evalue": f"the cell ran past the {timeout:g} s limit and was stopped",
                      "traceback": []}
-    client = NotebookClient(node, timeout=timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
+    client = NotebookClient(node, km=km, timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
                             error_on_timeout=timeout_reply, record_timing=False,
-                            resources={"metadata": {"path": str(workdir)}})
+                            resources={"metadata": {"path": str(tree / "notebooks")}})
     client.on_cell_executed = lambda cell, cell_index, execute_reply: replies.__setitem__(
         cell_index, execute_reply.get("content", {}))
-    stopped = None
-    probe = nbformat.v4.new_code_cell("pass")
+    stopped, cells = None, list(node.cells)
     try:
-        with client.setup_kernel():
-            for index, cell in enumerate(node.cells):
+        with client.setup_kernel(env=env):
+            for index, cell in enumerate(cells):
                 if cell.cell_type != "code":
                     continue
                 client.execute_cell(cell, index)
                 if replies.get(index, {}).get("ename") == "Timeout":
                     # The kernel was interrupted. Code that ignores the interrupt (stuck in C) keeps it busy, and
-                    # then nothing after it can run: check with an empty cell before going on.
-                    client.execute_cell(probe, len(node.cells))
-                    if replies.get(len(node.cells), {}).get("status") != "ok":
+                    # then nothing after it can run: check with an empty cell (appended, then removed) first.
+                    node.cells.append(nbformat.v4.new_code_cell("pass"))
+                    client.execute_cell(node.cells[-1], len(node.cells) - 1)
+                    alive = replies.pop(len(node.cells) - 1, {}).get("status") == "ok"
+                    node.cells.pop()
+                    if not alive:
                         stopped = "stopped: the kernel did not respond after a cell ran past the time limit"
                         break
     except DeadKernelError as e:
@@ -316,6 +359,25 @@ def _run_notebook(nb: dict, workdir: Path, timeout: float) -> tuple[dict[int, di
     except Exception as e:  # the kernel would not start, or the notebook is malformed: this notebook only
         stopped = f"could not run the notebook ({type(e).__name__}: {e})"
     return replies, stopped
+
+
+def _scratch_tree(tree: Path, root: Path, instructor_path: Path, instructor: dict) -> None:
+    """A course tree to grade one notebook in: pyproject.toml (the notebooks find their root by it), a copy of the
+    data, and a copy of the package in which this notebook's own module is the student skeleton. Its other steps
+    are the instructor's, so an unsolved step elsewhere costs nothing here, and calling the package's version of
+    the exercise gets NotImplementedError, not the answer."""
+    for name in ("pyproject.toml", "README.md"):
+        if (root / name).exists():
+            shutil.copy2(root / name, tree / name)
+    shutil.copytree(root / "data", tree / "data", ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(root / "videomae_minimal", tree / "videomae_minimal", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "tools", tree / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "notebooks").mkdir()
+    _write_json_atomic(tree / "notebooks" / instructor_path.name, student_notebook(instructor, instructor_path.name))
+    done = subprocess.run([sys.executable, str(tree / "tools" / "export.py")], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CourseError(f"exporting the student version of {instructor_path.name} failed: {done.stderr.strip()}")
+    (tree / "notebooks" / instructor_path.name).unlink()
 
 
 def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout: float) -> list[Result]:
@@ -329,31 +391,21 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
 
     path = _submitted_notebook(submission, instructor_path.name)
     if path is None:
-        return all_fail("notebook missing from the submission")
+        found = sorted(p.name for p in [*submission.glob("*.ipynb"), *submission.glob("notebooks/*.ipynb")])
+        return all_fail("notebook missing from the submission" + (f" (found: {', '.join(found)})" if found else ""))
     try:
         submitted = _read_notebook(path)
-        graded, missing = _graded_copy(submitted, instructor)
+        graded = _graded_copy(submitted, instructor)
     except (CourseError, KeyError, TypeError, AttributeError) as e:
         return all_fail(f"could not read the submitted notebook: {e}")
     with tempfile.TemporaryDirectory(prefix="videomae-grade-") as scratch:
-        # A scratch course tree: the notebook finds its root by pyproject.toml and its data beside it.
         tree = Path(scratch)
-        shutil.copy2(root / "pyproject.toml", tree / "pyproject.toml")
-        for name in ("data", "README.md"):
-            if (root / name).exists():
-                os.symlink(root / name, tree / name)
-        (tree / "notebooks").mkdir()
-        replies, stopped = _run_notebook(graded, tree / "notebooks", timeout)
-    by_name = {}
-    for index, cell in enumerate(graded["cells"]):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if cell.get("cell_type") == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
-            by_name.setdefault(grade_id, index)
+        _scratch_tree(tree, root, instructor_path, instructor)
+        replies, stopped = _run_notebook(graded, tree, timeout)
+    by_name = {_nbgrader(cell)["grade_id"]: index for index, cell in enumerate(graded["cells"])
+               if _nbgrader(cell).get("grade")}
     results = []
     for e in wanted:
-        if e.name in missing:
-            results.append(Result(e.notebook, e.name, 0.0, e.points, False, "its self-check cell was deleted"))
-            continue
         reply = replies.get(by_name[e.name])
         if reply is None:
             results.append(Result(e.notebook, e.name, 0.0, e.points, False, stopped or "its self-check did not run"))
