@@ -198,7 +198,7 @@ def test_two_processes_end_where_one_process_ends(tmp_path):
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
     assert a.keys() == b.keys()
     for k in a:
-        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6, msg=k)
+        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-5, msg=k)  # measured: max |diff| ~1.2e-6; a step moves weights ~1e-3
     assert json.loads((tmp_path / "two" / "training.json").read_text())["world_size"] == 2
 
 
