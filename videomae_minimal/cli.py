@@ -24,7 +24,6 @@ from .training import (MOTIONS, TINY, SyntheticMotion, TrainingArgs, VideoFolder
                        write_motion_dataset)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-BUNDLED_CLIP = DATA / "videos" / "mmaction2_test_cleaning_pool.mp4"
 BUNDLED_MOTION_CLIPS = DATA / "videos" / "synthetic_motion"  # written by `make-synthetic ... --num 8 --seed 7`
 TINY_PRETRAINED = DATA / "checkpoints" / "tiny-pretrained"
 TINY_FINETUNED = DATA / "checkpoints" / "tiny-finetuned"
@@ -84,8 +83,6 @@ def _existing_file(path: str) -> Path:
     if not p.is_file():
         raise CommandError(f"{path}: no such file")
     return p
-
-
 
 
 def cmd_frames(args) -> str:
