@@ -4,10 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean
+.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean \
+	tiny-checkpoint bundled-clips ablations
 
 help:
-	@echo "make demo        sample + process the bundled clip, save a picture (the main job)"
+	@echo "make demo        classify the bundled motion clips, draw a reconstruction (the main job)"
 	@echo "make test        the whole suite: pytest, nbval on every notebook, exporter drift check"
 	@echo "make lab         open the notebooks in JupyterLab"
 	@echo "make export      regenerate videomae_minimal/ from the notebooks"
@@ -15,6 +16,9 @@ help:
 	@echo "make bench       the benchmark suite vs transformers and the HF docs recipe -> benchmarks/RESULTS.md"
 	@echo "make bench-data  reading + processing vs the Hugging Face docs recipe"
 	@echo "make student     the student version of the course (solutions removed) -> student/"
+	@echo "make tiny-checkpoint  retrain data/checkpoints/tiny-{pretrained,finetuned} with the recorded commands"
+	@echo "make bundled-clips    rewrite data/videos/synthetic_motion (8 clips, seed 7)"
+	@echo "make ablations   the ablation table of notebook 10 -> benchmarks/ablations.{json,md}"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +64,27 @@ bench-data: $(STAMP)
 student: $(STAMP)  # re-made from the notebooks each time: student/ is generated, never edited
 	rm -rf student
 	$(PY) -m videomae_minimal student --out student
+
+# The bundled tiny checkpoints: one thread, so the float arithmetic (and the result) does not depend on the core count.
+TINY_RUNS := out/tiny-runs
+tiny-checkpoint: $(STAMP)
+	rm -rf $(TINY_RUNS)
+	$(PY) -m videomae_minimal pretrain --synthetic 8000 --seed 0 --steps 2000 --batch-size 32 --lr 1.5e-3 \
+		--warmup-steps 100 --threads 1 --out $(TINY_RUNS)/pretrain
+	mkdir -p data/checkpoints/tiny-pretrained
+	cp $(TINY_RUNS)/pretrain/config.json $(TINY_RUNS)/pretrain/model.safetensors \
+		$(TINY_RUNS)/pretrain/preprocessor_config.json $(TINY_RUNS)/pretrain/training.json data/checkpoints/tiny-pretrained/
+	$(PY) -m videomae_minimal finetune --init data/checkpoints/tiny-pretrained --synthetic 8000 --seed 0 --steps 1000 \
+		--batch-size 32 --lr 1e-3 --warmup-steps 50 --threads 1 --out $(TINY_RUNS)/finetune
+	mkdir -p data/checkpoints/tiny-finetuned
+	cp $(TINY_RUNS)/finetune/config.json $(TINY_RUNS)/finetune/model.safetensors \
+		$(TINY_RUNS)/finetune/preprocessor_config.json $(TINY_RUNS)/finetune/training.json data/checkpoints/tiny-finetuned/
+
+bundled-clips: $(STAMP)
+	$(PY) -m videomae_minimal make-synthetic data/videos/synthetic_motion --num 8 --seed 7 --overwrite
+
+ablations: $(STAMP)
+	$(PY) benchmarks/ablations.py --out benchmarks/ablations
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

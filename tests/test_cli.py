@@ -23,13 +23,20 @@ def cli(*args, cwd=None):
 def test_demo_writes_the_picture(tmp_path):
     result = cli("demo", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "pixel_values (16, 3, 224, 224) torch.float32" in result.stdout
+    assert "of 8 correct" in result.stdout and "rebuilt 004_rotate_clockwise.mp4" in result.stdout
     image = matplotlib.image.imread(tmp_path / "videomae_demo.png")
     assert image.ndim == 3 and image.shape[1] > 800 and image.std() > 0.05  # a real picture, not a blank page
     assert [p.name for p in tmp_path.iterdir()] == ["videomae_demo.png"]  # no temporary file left behind
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "videomae_demo.png").stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not 0600
+
+
+def test_frames_draws_what_the_old_demo_drew(tmp_path):
+    "The demo's former picture: 16 frames (rate 4, seed 0) of the bundled Kinetics clip, as the model sees them."
+    result = cli("frames", REAL_CLIPS[0], "--out", tmp_path / "frames.png")
+    assert result.returncode == 0, result.stderr
+    assert "pixel_values (16, 3, 224, 224) torch.float32" in result.stdout and (tmp_path / "frames.png").is_file()
 
 
 def test_frames_on_another_clip(tmp_path):
@@ -59,7 +66,7 @@ def test_errors_exit_2_with_a_message(tmp_path):
 
 
 def test_help_explains_each_command():
-    for command in ("demo", "frames", "synthetic-clip"):
+    for command in ("demo", "frames", "synthetic-clip", "make-synthetic", "pretrain", "finetune", "evaluate"):
         result = cli(command, "--help")
         assert result.returncode == 0 and "usage: videomae-minimal " + command in result.stdout
     assert cli().returncode == 2

@@ -9,6 +9,7 @@
     pretraining  notebooks/07_decoder_loss.ipynb           decoder, targets, loss, VideoMAEForPreTraining
     classifier   notebooks/08_classifier.ipynb             VideoMAEForVideoClassification
     checkpoints  notebooks/09_real_checkpoints.ipynb       transformers' names -> ours, from_pretrained
+    training     notebooks/10_train_tiny.ipynb             the motion task, pre-training / fine-tuning runs, save_pretrained
 
 `config` (VideoMAEConfig), `cli` and `course` (student notebooks and the grader) are written by hand.
 """
@@ -41,5 +42,19 @@ from .encoder import VideoMAEModel, VideoMAEModelOutput
 from .pretraining import VideoMAEForPreTraining, VideoMAEPreTrainingOutput, reconstruct_pixels, reconstruction_targets
 from .classifier import VideoClassificationOutput, VideoMAEForVideoClassification
 from .checkpoints import CheckpointError, from_pretrained
+from .training import (
+    MOTIONS,
+    SyntheticMotion,
+    TrainingArgs,
+    TrainingError,
+    VideoFolder,
+    evaluate,
+    masked_loss,
+    render_motion_clip,
+    save_pretrained,
+    tiny_config,
+    train,
+    write_motion_dataset,
+)
 
 __version__ = "0.1.0"

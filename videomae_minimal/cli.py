@@ -12,18 +12,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoints import PRESETS, from_pretrained, to_transformers_state_dict
+from .checkpoints import PRESETS, from_pretrained
 from .classifier import VideoMAEForVideoClassification
 from .config import VideoMAEConfig
-from .encoder import VideoMAEModel
 from .masking import tube_mask
 from .pretraining import VideoMAEForPreTraining, reconstruct_pixels
 from .processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess, preprocess_views
 from .sampling import (kinetics_test_views, plot_frames, read_video, sample_frame_indices, video_info,
                        write_synthetic_clip)
+from .training import (MOTIONS, TINY, SyntheticMotion, TrainingArgs, VideoFolder, evaluate, save_pretrained, train,
+                       write_motion_dataset)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-BUNDLED_CLIP = DATA / "videos" / "mmaction2_test_cleaning_pool.mp4"
+BUNDLED_MOTION_CLIPS = DATA / "videos" / "synthetic_motion"  # written by `make-synthetic ... --num 8 --seed 7`
+TINY_PRETRAINED = DATA / "checkpoints" / "tiny-pretrained"
+TINY_FINETUNED = DATA / "checkpoints" / "tiny-finetuned"
 STATISTICS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "half": ((0.5,) * 3, (0.5,) * 3)}
 
 
@@ -80,13 +83,6 @@ def _existing_file(path: str) -> Path:
     if not p.is_file():
         raise CommandError(f"{path}: no such file")
     return p
-
-
-def cmd_demo(args) -> str:
-    if not BUNDLED_CLIP.is_file():
-        raise CommandError(f"the bundled clip {BUNDLED_CLIP} is missing (a non-editable install?); "
-                           "run `videomae-minimal frames VIDEO --out FILE.png` with a video of your own")
-    return _frames_picture(BUNDLED_CLIP, Path(args.out), 16, 4, args.seed, "imagenet")
 
 
 def cmd_frames(args) -> str:
@@ -156,6 +152,20 @@ def _clips(video: Path, model, windows: int, crops: int, rate: int) -> tuple[tor
     return torch.cat(clips), views  # (V, T, C, S, S)
 
 
+def _predict(video: Path, model, views: str, rate: int, top_k: int, labels: dict[int, str]) -> list[dict]:
+    "The top-k labels of `video` with their softmax probabilities, averaged over the test protocol's views."
+    windows, crops = (5, 3) if views == "kinetics" else (1, 1)
+    pixel_values, _ = _clips(video, model, windows, crops, rate)
+    probabilities = []
+    with torch.no_grad():
+        for start in range(0, len(pixel_values), 3):
+            _progress(f"running the model on views {start + 1}-{min(start + 3, len(pixel_values))} of {len(pixel_values)}")
+            probabilities.append(model(pixel_values[start:start + 3]).logits.softmax(dim=-1))  # (v, num_labels)
+    mean = torch.cat(probabilities).mean(dim=0)  # (num_labels,): averaged over the views
+    top = mean.topk(min(top_k, len(mean)))
+    return [{"id": int(i), "label": labels[int(i)], "score": float(p)} for p, i in zip(top.values, top.indices)]
+
+
 def cmd_classify(args) -> str:
     video = _existing_file(args.video)
     model = _load(args.checkpoint, VideoMAEForVideoClassification, args.config)
@@ -167,16 +177,7 @@ def cmd_classify(args) -> str:
         labels = dict(enumerate(names))
     if args.top_k < 1:
         raise CommandError(f"--top-k must be at least 1, got {args.top_k}")
-    windows, crops = (5, 3) if args.views == "kinetics" else (1, 1)
-    pixel_values, _ = _clips(video, model, windows, crops, args.rate)
-    probabilities = []
-    with torch.no_grad():
-        for start in range(0, len(pixel_values), 3):
-            _progress(f"running the model on views {start + 1}-{min(start + 3, len(pixel_values))} of {len(pixel_values)}")
-            probabilities.append(model(pixel_values[start:start + 3]).logits.softmax(dim=-1))  # (v, num_labels)
-    mean = torch.cat(probabilities).mean(dim=0)  # (num_labels,): averaged over the views
-    top = mean.topk(min(args.top_k, len(mean)))
-    predictions = [{"id": int(i), "label": labels[int(i)], "score": float(p)} for p, i in zip(top.values, top.indices)]
+    predictions = _predict(video, model, args.views, args.rate, args.top_k, labels)
     if args.json:
         return json.dumps({"video": str(video), "checkpoint": args.checkpoint, "predictions": predictions})
     return "\n".join(f"{p['score']:7.2%}  {p['label']} ({p['id']})" for p in predictions)
@@ -187,18 +188,7 @@ def _reference_folder(checkpoint: str, model, folder: Path, own_config: bool) ->
     path = Path(checkpoint)
     if not own_config and ((path.is_dir() and (path / "config.json").is_file()) or not path.exists()):
         return checkpoint  # a transformers directory or a Hub id: transformers reads it itself
-    from safetensors.torch import save_file
-
-    state = model.state_dict()
-    if isinstance(model, VideoMAEModel):
-        state = {f"encoder.{k}": v for k, v in state.items()}
-    theirs = to_transformers_state_dict(state)
-    if isinstance(model, VideoMAEModel):
-        theirs = {k.removeprefix("videomae."): v for k, v in theirs.items()}
-    config = {**model.config.to_dict(), "architectures": [type(model).__name__]}
-    (folder / "config.json").write_text(json.dumps(config))
-    save_file({k: v.contiguous() for k, v in theirs.items()}, str(folder / "model.safetensors"))
-    return str(folder)
+    return str(save_pretrained(model, folder))
 
 
 def cmd_compare(args) -> tuple[str, int]:
@@ -242,18 +232,24 @@ def cmd_compare(args) -> tuple[str, int]:
 
 
 def cmd_reconstruct(args) -> str:
+    video = _existing_file(args.video)
+    if not 0 <= args.mask_ratio < 1:
+        raise CommandError(f"--mask-ratio must be in [0, 1), got {args.mask_ratio}")
+    model = _load(args.checkpoint, VideoMAEForPreTraining, args.config)
+    loss, masked = _reconstruction_picture(video, model, Path(args.out), args.mask_ratio, args.seed, args.rate)
+    return f"loss {loss:.4f} over {masked} masked tubelets\nwrote {args.out}"
+
+
+def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: float, seed: int, rate: int) -> tuple[float, int]:
+    "Draw the original, masked and reconstructed frames of a clip of `video`; return the loss and the masked count."
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    video = _existing_file(args.video)
-    if not 0 <= args.mask_ratio < 1:
-        raise CommandError(f"--mask-ratio must be in [0, 1), got {args.mask_ratio}")
-    model = _load(args.checkpoint, VideoMAEForPreTraining, args.config)
     config = model.config
-    pixel_values, views = _clips(video, model, 1, 1, args.rate)  # (1, T, C, S, S)
-    mask = tube_mask(1, config.grid, args.mask_ratio, generator=torch.Generator().manual_seed(args.seed))
+    pixel_values, views = _clips(video, model, 1, 1, rate)  # (1, T, C, S, S)
+    mask = tube_mask(1, config.grid, mask_ratio, generator=torch.Generator().manual_seed(seed))
     _progress("reconstructing")
     with torch.no_grad():
         out = model(pixel_values, mask)
@@ -267,26 +263,148 @@ def cmd_reconstruct(args) -> str:
     rebuilt = (guess.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     shown = np.linspace(0, config.num_frames - 1, min(8, config.num_frames)).astype(int)
     fig, axes = plt.subplots(3, len(shown), figsize=(2 * len(shown), 6.6), squeeze=False)
-    for r, (name, frames) in enumerate([("original", original), (f"masked {args.mask_ratio:.0%}", masked), ("reconstructed", rebuilt)]):
+    small = config.image_size < 96  # tiny frames: show their pixels, not a blur
+    for r, (name, frames) in enumerate([("original", original), (f"masked {mask_ratio:.0%}", masked), ("reconstructed", rebuilt)]):
         for c, f in enumerate(shown):
-            axes[r, c].imshow(frames[f]); axes[r, c].axis("off")
+            axes[r, c].imshow(frames[f], interpolation="nearest" if small else None); axes[r, c].axis("off")
             axes[r, c].set_title(f"{name}, frame {views[0][f]}", fontsize=7)
     fig.suptitle(f"{video.name}: loss {out.loss.item():.4f}")
     fig.tight_layout()
-    _save_figure_atomic(fig, Path(args.out))
+    _save_figure_atomic(fig, out_path)
     plt.close(fig)
-    return f"loss {out.loss.item():.4f} over {int(mask.sum())} masked tubelets\nwrote {args.out}"
+    return out.loss.item(), int(mask.sum())
+
+
+# --- training on the synthetic motion task (notebook 10): make-synthetic, pretrain, finetune, evaluate, demo ---------
+def _positive(name: str, value: int, minimum: int = 1) -> int:
+    if value < minimum:
+        raise CommandError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def cmd_make_synthetic(args) -> str:
+    _positive("--num", args.num)
+    _positive("--seed", args.seed, 0)
+    _positive("--frames", args.frames)
+    if args.size < 8 or args.size % 2:
+        raise CommandError(f"--size must be an even number of pixels >= 8, got {args.size}")
+    data = SyntheticMotion(args.num, args.seed, args.frames, args.size)
+    _progress(f"writing {args.num} clips of {args.frames} frames, {args.size}x{args.size}, seed {args.seed}")
+    folder = write_motion_dataset(args.out_dir, data, overwrite=args.overwrite)
+    return f"wrote {args.num} clips and labels.csv to {folder}"
+
+
+def _data_spec(args, data_option: str, synthetic_option: str) -> str | None:
+    folder, count = getattr(args, data_option), getattr(args, synthetic_option)
+    if folder is not None:
+        if not Path(folder).is_dir():
+            raise CommandError(f"--{data_option.replace('_', '-')} {folder}: no such folder")
+        return folder
+    if count is not None:
+        return f"synthetic:{_positive('--' + synthetic_option.replace('_', '-'), count, 0)}"
+    return None
+
+
+def _run_training(args, task: str) -> str:
+    if args.threads is not None:
+        torch.set_num_threads(_positive("--threads", args.threads))
+    data = _data_spec(args, "data", "synthetic")
+    eval_data = _data_spec(args, "eval_data", "eval_synthetic")
+    if eval_data == "synthetic:0":
+        eval_data = ""  # no evaluation
+    elif eval_data is not None and eval_data.startswith("synthetic:"):
+        eval_data += f":{args.seed + 1_000_000}"
+    extra = {}
+    if task == "pretrain":
+        extra = dict(mask_ratio=args.mask_ratio, mask=args.mask)
+    else:
+        init = None if args.init == "none" else args.init
+        if init is not None and not (Path(init) / "config.json").is_file():
+            raise CommandError(f"--init {init}: not a checkpoint folder (no config.json); give a pre-training run's "
+                               "folder, e.g. data/checkpoints/tiny-pretrained, or none")
+        extra = dict(init=init, num_labelled=args.num_labelled, single_frame=args.single_frame)
+    training_args = TrainingArgs(task, data, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                                 warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed,
+                                 eval_data=eval_data, **extra)
+    command = "videomae-minimal " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(("videomae-minimal", "__main__.py")) else None
+    summary = train(training_args, args.out, resume=args.resume or False, stop_at=args.stop_at,
+                    eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                    progress=not args.quiet, command=command)
+    if not summary["finished"]:
+        return f"stopped at step {summary['step']} of {args.steps}; continue with --resume (checkpoint in {args.out})"
+    evaluation = summary["eval"]
+    shown = (f", accuracy {evaluation['accuracy']:.3f} on {evaluation['n']} clips" if "accuracy" in evaluation else
+             f", held-out masked loss {evaluation['masked_loss']:.4f}" if "masked_loss" in evaluation else "")
+    return (f"{task}: {args.steps} steps in {summary['seconds']:.0f} s, final loss {summary['final_loss']:.4f}{shown}\n"
+            f"wrote {args.out} (config.json, model.safetensors, preprocessor_config.json, training.json)")
+
+
+def cmd_pretrain(args) -> str:
+    if not 0 < args.mask_ratio < 1:
+        raise CommandError(f"--mask-ratio must be in (0, 1), got {args.mask_ratio}")
+    return _run_training(args, "pretrain")
+
+
+def cmd_finetune(args) -> str:
+    return _run_training(args, "finetune")
+
+
+def cmd_evaluate(args) -> tuple[str, int] | str:
+    model = _load(args.checkpoint, VideoMAEForVideoClassification)
+    config = model.config
+    if args.data is not None:
+        _progress(f"reading the clips listed in {Path(args.data) / 'labels.csv'}")
+        data = VideoFolder(args.data, config.num_frames, config.image_size)
+    else:
+        data = SyntheticMotion(_positive("--synthetic", args.synthetic), _positive("--seed", args.seed, 0),
+                               config.num_frames, config.image_size)
+    _progress(f"evaluating on {len(data)} clips")
+    result = evaluate(model, data, batch_size=_positive("--batch-size", args.batch_size))
+    if args.json:
+        return json.dumps(result)
+    lines = [f"accuracy {result['accuracy']:.4f} on {result['n']} clips"]
+    lines += [f"  {name:<24} {accuracy:.3f}" for name, accuracy in result["per_class"].items()]
+    return "\n".join(lines)
+
+
+def cmd_demo(args) -> str:
+    missing = [p for p in (BUNDLED_MOTION_CLIPS / "labels.csv", TINY_FINETUNED / "model.safetensors",
+                           TINY_PRETRAINED / "model.safetensors") if not p.is_file()]
+    if missing:
+        raise CommandError(f"bundled files are missing ({', '.join(map(str, missing))}); a non-editable install? "
+                           "Run from a clone of the repository")
+    classifier = _load(str(TINY_FINETUNED), VideoMAEForVideoClassification)
+    rows = [line.split(",") for line in (BUNDLED_MOTION_CLIPS / "labels.csv").read_text(encoding="utf-8").splitlines()[1:]]
+    lines = [f"The tiny VideoMAE fine-tuned on the motion task ({TINY_FINETUNED.relative_to(DATA.parent)}), "
+             f"on the {len(rows)} bundled clips of {BUNDLED_MOTION_CLIPS.relative_to(DATA.parent)}:"]
+    correct = 0
+    for name, _, truth in rows:
+        predictions = _predict(BUNDLED_MOTION_CLIPS / name, classifier, "single", 1, 3, classifier.config.id2label)
+        correct += predictions[0]["label"] == truth
+        top = ", ".join(f"{p['label']} {p['score']:.0%}" for p in predictions)
+        lines.append(f"  {name:<34} {'ok   ' if predictions[0]['label'] == truth else 'WRONG'} top 3: {top}")
+    lines.append(f"{correct} of {len(rows)} correct")
+    pretrained = _load(str(TINY_PRETRAINED), VideoMAEForPreTraining)
+    clip = BUNDLED_MOTION_CLIPS / rows[args.clip % len(rows)][0]
+    loss, masked = _reconstruction_picture(clip, pretrained, Path(args.out), 0.9, args.seed, 1)
+    lines.append(f"The tiny pre-trained VideoMAE ({TINY_PRETRAINED.relative_to(DATA.parent)}) rebuilt {clip.name} from "
+                 f"10% of its tubelets: loss {loss:.4f} over {masked} masked tubelets")
+    lines.append(f"wrote {args.out}")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videomae-minimal", description="VideoMAE built from scratch: look at its data steps, and check, classify and reconstruct with real checkpoints.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="sample and process the bundled clip; save a picture of the model's input",
-                          description="Sample 16 frames (rate 4) from the bundled Kinetics clip, process them as the "
-                                      "published checkpoints expect, and save the frames the model sees as a PNG.")
+    demo = sub.add_parser("demo", help="classify the bundled motion clips and draw a reconstruction (offline, seconds)",
+                          description="Classify the 8 bundled synthetic motion clips with the bundled tiny fine-tuned "
+                                      "checkpoint (top 3 each), and save what the bundled tiny pre-trained checkpoint "
+                                      "reconstructs of one clip under a 90%% tube mask. The picture of the Kinetics "
+                                      "clip's processed frames is `frames data/videos/mmaction2_test_cleaning_pool.mp4`.")
     demo.add_argument("--out", default="videomae_demo.png", help="picture to write (default: %(default)s)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the random clip (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the mask (default: %(default)s)")
+    demo.add_argument("--clip", type=int, default=4, help="which bundled clip to reconstruct, 0-7 (default: %(default)s)")
     demo.set_defaults(run=cmd_demo)
 
     frames = sub.add_parser("frames", help="sample and process any video; save a picture of the model's input",
@@ -373,6 +491,74 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.add_argument("--mask-ratio", type=float, default=0.9, help="(default: %(default)s)")
     reconstruct.add_argument("--seed", type=int, default=0, help="seed of the mask (default: %(default)s)")
     reconstruct.set_defaults(run=cmd_reconstruct)
+
+    # --- training on the synthetic motion task (notebook 10) ---
+    make = sub.add_parser("make-synthetic", help="write clips of the synthetic motion task as mp4 files + labels.csv",
+                          description=f"Write NUM clips of the 8-motion task ({', '.join(MOTIONS)}) into OUT_DIR as "
+                                      "H.264 4:4:4 mp4 files (lossless in YUV) named <index>_<motion>.mp4, then "
+                                      "labels.csv (file,label,label_name). Clip i is drawn from (SEED, i): the files "
+                                      "hold the clips that training generates in memory.")
+    make.add_argument("out_dir", help="folder to write (created if needed)")
+    make.add_argument("--num", type=int, required=True, help="number of clips (labels cycle through the 8 motions)")
+    make.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    make.add_argument("--frames", type=int, default=TINY["num_frames"], help="frames per clip (default: %(default)s)")
+    make.add_argument("--size", type=int, default=TINY["image_size"], help="frame height and width (default: %(default)s)")
+    make.add_argument("--overwrite", action="store_true", help="write into a folder that already holds a labels.csv")
+    make.set_defaults(run=cmd_make_synthetic)
+
+    def training_options(command, lr: float, warmup: int, batch: int):
+        source = command.add_mutually_exclusive_group(required=True)
+        source.add_argument("--data", help="a folder with labels.csv and its clips (as make-synthetic writes)")
+        source.add_argument("--synthetic", type=int, metavar="N", help="N clips of the motion task, made in memory from --seed")
+        command.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, and at the end the model "
+                                                          "(config.json, model.safetensors, preprocessor_config.json) and training.json")
+        command.add_argument("--steps", type=int, default=1000, help="(default: %(default)s)")
+        command.add_argument("--batch-size", type=int, default=batch, help="global batch, split over torchrun's processes (default: %(default)s)")
+        command.add_argument("--lr", type=float, default=lr, help="peak learning rate (default: %(default)s)")
+        command.add_argument("--warmup-steps", type=int, default=warmup, help="(default: %(default)s)")
+        command.add_argument("--weight-decay", type=float, default=0.05, help="(default: %(default)s)")
+        command.add_argument("--seed", type=int, default=0, help="seeds the model, data order, masks and synthetic clips (default: %(default)s)")
+        held_out = command.add_mutually_exclusive_group()
+        held_out.add_argument("--eval-data", help="a folder to evaluate on (default with --synthetic: 256 new clips, seed + 1000000)")
+        held_out.add_argument("--eval-synthetic", type=int, metavar="N", help="evaluate on N new clips (seed + 1000000); 0: none")
+        command.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default: %(default)s)")
+        command.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default: %(default)s)")
+        command.add_argument("--log-every", type=int, default=10, help="steps between log lines (default: %(default)s)")
+        command.add_argument("--resume", nargs="?", const=True, metavar="CHECKPOINT",
+                             help="continue the run in --out from its latest checkpoint (or from CHECKPOINT)")
+        command.add_argument("--stop-at", type=int, metavar="STEP", help="stop at STEP with a checkpoint, as if interrupted")
+        command.add_argument("--threads", type=int, help="torch threads per process (default: torch's choice)")
+        command.add_argument("--quiet", action="store_true", help="no progress line")
+
+    pretrain = sub.add_parser("pretrain", help="pre-train a tiny VideoMAE by masked reconstruction (torchrun-ready)",
+                              description="Pre-train the tiny VideoMAE of notebook 10 with tube masking. Under torchrun "
+                                          "(e.g. torchrun --standalone --nproc_per_node 2 -m videomae_minimal pretrain ...) "
+                                          "each process takes a share of every batch; the result is the one-process result.")
+    training_options(pretrain, lr=1.5e-3, warmup=100, batch=32)
+    pretrain.add_argument("--mask-ratio", type=float, default=0.9, help="(default: %(default)s)")
+    pretrain.add_argument("--mask", choices=("tube", "random"), default="tube", help="(default: %(default)s)")
+    pretrain.set_defaults(run=cmd_pretrain)
+
+    finetune = sub.add_parser("finetune", help="fine-tune a classifier, from a pre-trained encoder or from scratch",
+                              description="Fine-tune VideoMAEForVideoClassification on labelled clips.")
+    training_options(finetune, lr=1e-3, warmup=50, batch=32)
+    finetune.add_argument("--init", required=True, metavar="CHECKPOINT|none",
+                          help="a checkpoint folder whose encoder to start from (e.g. data/checkpoints/tiny-pretrained), or none")
+    finetune.add_argument("--num-labelled", type=int, help="train on a seeded subset of this many labelled clips")
+    finetune.add_argument("--single-frame", action="store_true",
+                          help="freeze every clip at one random frame: the baseline that cannot see motion")
+    finetune.set_defaults(run=cmd_finetune)
+
+    evaluate_ = sub.add_parser("evaluate", help="accuracy of a classifier on a folder of clips or on new synthetic clips",
+                               description="Classify every clip and print the accuracy, overall and per class.")
+    evaluate_.add_argument("--checkpoint", required=True, help="a fine-tuned checkpoint folder")
+    source = evaluate_.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="a folder with labels.csv and its clips")
+    source.add_argument("--synthetic", type=int, metavar="N", help="N new clips of the motion task, from --seed")
+    evaluate_.add_argument("--seed", type=int, default=1, help="seed of the --synthetic clips (default: %(default)s)")
+    evaluate_.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    evaluate_.add_argument("--json", action="store_true", help='print {"accuracy": float, "n": int, "per_class": {...}}')
+    evaluate_.set_defaults(run=cmd_evaluate)
     return parser
 
 

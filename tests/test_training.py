@@ -1,0 +1,308 @@
+"""Training on the synthetic motion task (notebook 10): the data, runs, resume, torchrun, the bundled checkpoints and
+their commands."""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from videomae_minimal import from_pretrained
+from videomae_minimal.cli import main
+from videomae_minimal.training import (MOTIONS, SyntheticMotion, TrainingArgs, VideoFolder, build_model, evaluate,
+                                       masked_loss, pixel_values_from_clips, render_motion_clip, train,
+                                       write_motion_dataset)
+
+ROOT = Path(__file__).resolve().parents[1]
+PRETRAINED = ROOT / "data" / "checkpoints" / "tiny-pretrained"
+FINETUNED = ROOT / "data" / "checkpoints" / "tiny-finetuned"
+BUNDLED_CLIPS = ROOT / "data" / "videos" / "synthetic_motion"
+NEW_SEED = 20251121  # never used to train or validate the bundled checkpoints (they used 0 and 1000000)
+
+
+def cli(*args, timeout=300, **kwargs):
+    return subprocess.run([sys.executable, "-m", "videomae_minimal", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+@pytest.fixture
+def one_thread():
+    "Small matrices: one thread is as fast, and a shared machine cannot make the run stall."
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def weights(folder) -> dict[str, torch.Tensor]:
+    return load_file(str(Path(folder) / "model.safetensors"))
+
+
+# --- the data -------------------------------------------------------------------------------------------------------
+def test_clips_are_a_function_of_seed_and_index():
+    data = SyntheticMotion(16, seed=3)
+    clips, labels = data.clips(range(16))
+    assert clips.shape == (16, 16, 32, 32, 3) and clips.dtype == np.uint8
+    assert labels.tolist() == [i % 8 for i in range(16)]
+    again, _ = SyntheticMotion(16, seed=3).clips([9, 2])  # alone, in another order, in a new object
+    assert np.array_equal(again, clips[[9, 2]])
+    other, _ = SyntheticMotion(16, seed=4).clips(range(16))
+    assert all(not np.array_equal(a, b) for a, b in zip(clips, other))
+    assert all(len(np.unique(clip.reshape(16, -1), axis=0)) > 1 for clip in clips)  # every clip moves
+    with pytest.raises(IndexError, match="clips 0..15"):
+        data.clips([16])
+
+
+def test_the_motions_go_where_their_names_say():
+    """Measured on the pixels: the bar's centre moves right/left/down/up, its area grows/shrinks, and its orientation
+    turns clockwise (on screen, rows pointing down) or counter-clockwise."""
+    def bar(motion, seed):
+        clip = render_motion_clip(motion, np.random.default_rng([11, seed])).astype(float)  # (T, S, S, 3)
+        return clip.sum(-1) > clip[0, 0, 0].sum() + 150  # (T, S, S): the bright bar, not its dark background
+
+    def centre(cover):
+        rows, cols = np.nonzero(cover)
+        return cols.mean(), rows.mean()
+
+    def orientation(cover):  # angle of the long axis, in screen coordinates: growing = clockwise
+        rows, cols = np.nonzero(cover)
+        cov = np.cov(np.stack([cols, rows]))
+        return 0.5 * np.arctan2(2 * cov[0, 1], cov[0, 0] - cov[1, 1])
+
+    for seed in range(5):
+        for name, (sx, sy) in {"move_right": (1, 0), "move_left": (-1, 0), "move_down": (0, 1), "move_up": (0, -1)}.items():
+            cover = bar(MOTIONS.index(name), seed)
+            (x0, y0), (x1, y1) = centre(cover[5]), centre(cover[10])  # middle frames: the bar is in view
+            dx, dy = x1 - x0, y1 - y0
+            assert np.sign(dx if sx else dy) == (sx or sy), (name, seed, dx, dy)
+            assert (abs(dx) > 3 * abs(dy)) if sx else (abs(dy) > 3 * abs(dx)), (name, seed, dx, dy)
+        for name, sign in {"rotate_clockwise": 1, "rotate_counterclockwise": -1}.items():
+            cover = bar(MOTIONS.index(name), seed)
+            turn = (orientation(cover[9]) - orientation(cover[6]) + np.pi / 2) % np.pi - np.pi / 2
+            assert np.sign(turn) == sign and abs(turn) > np.radians(15), (name, seed, np.degrees(turn))
+        grow, shrink = bar(MOTIONS.index("grow"), seed), bar(MOTIONS.index("shrink"), seed)
+        assert grow[10].sum() > 1.5 * grow[5].sum() and shrink[5].sum() > 1.5 * shrink[10].sum(), seed
+
+
+def test_written_files_decode_to_the_clips_made_in_memory(tmp_path):
+    data = SyntheticMotion(8, seed=5)
+    write_motion_dataset(tmp_path / "set", data)
+    files = sorted(p.name for p in (tmp_path / "set").iterdir())
+    assert files == sorted([f"{i:03d}_{m}.mp4" for i, m in enumerate(MOTIONS)] + ["labels.csv"])  # no temporary files
+    with open(tmp_path / "set" / "labels.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["file", "label", "label_name"] and rows[3] == ["002_move_down.mp4", "2", "move_down"]
+    folder = VideoFolder(tmp_path / "set")
+    decoded, labels = folder.clips(range(8))
+    made, expected = data.clips(range(8))
+    difference = np.abs(decoded.astype(int) - made.astype(int))
+    assert labels.tolist() == expected.tolist() and difference.max() <= 3 and difference.mean() < 1
+    with pytest.raises(ValueError, match="already holds a dataset"):
+        write_motion_dataset(tmp_path / "set", data)
+
+
+def test_the_bundled_clips_are_what_make_synthetic_writes(tmp_path):
+    result = cli("make-synthetic", tmp_path / "again", "--num", 8, "--seed", 7)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "again" / "labels.csv").read_text() == (BUNDLED_CLIPS / "labels.csv").read_text()
+    bundled, fresh = VideoFolder(BUNDLED_CLIPS), VideoFolder(tmp_path / "again")
+    assert np.abs(bundled.frames.astype(int) - fresh.frames.astype(int)).max() <= 1  # lossless: only colour rounding
+
+
+def test_folder_errors_name_the_file_and_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="no such folder"):
+        VideoFolder(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"labels\.csv: no such file; .* file,label,label_name"):
+        VideoFolder(tmp_path / "empty")
+    write_motion_dataset(tmp_path / "set", SyntheticMotion(2, seed=1))
+    table = tmp_path / "set" / "labels.csv"
+    good = table.read_text()
+    for text, message in [("name,label\n", "the first line must be the header file,label,label_name"),
+                          (good + "x.mp4,two,move_left\n", "line 4: label 'two' is not a non-negative integer"),
+                          (good + "000_move_right.mp4,0,grow\n", "line 4: label 0 is named 'grow' here and 'move_right' before"),
+                          (good + "gone.mp4,1,move_left\n", "gone.mp4: no such file")]:
+        table.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            VideoFolder(tmp_path / "set")
+    table.write_text(good)
+    with pytest.raises(ValueError, match="000_move_right.mp4: 16 frames, the model takes 32"):
+        VideoFolder(tmp_path / "set", num_frames=32)
+
+
+# --- runs -----------------------------------------------------------------------------------------------------------
+def test_pretraining_lowers_the_masked_loss(tmp_path, one_thread):
+    args = TrainingArgs("pretrain", "synthetic:64", steps=30, batch_size=8, lr=1.5e-3, warmup_steps=5, eval_data="")
+    run = train(args, tmp_path, progress=False)
+    held_out = SyntheticMotion(16, seed=99)
+    untrained = build_model(args, dict(enumerate(MOTIONS)))  # the run's own starting point
+    assert masked_loss(run["model"], held_out) < masked_loss(untrained, held_out) - 0.02
+    assert from_pretrained(tmp_path).config.use_mean_pooling is False  # the published pre-training configs' choice
+
+
+def test_finetuning_lowers_the_loss_and_learns(tmp_path, one_thread):
+    args = TrainingArgs("finetune", "synthetic:64", steps=40, batch_size=16, lr=1e-3, warmup_steps=5,
+                        init=str(PRETRAINED), eval_data="")
+    run = train(args, tmp_path, progress=False)
+    clips, labels = SyntheticMotion(64, seed=0).clips(range(64))  # the training clips
+    pixel_values = pixel_values_from_clips(clips, run["model"].preprocessor_config)
+    with torch.no_grad():
+        before = build_model(args, dict(enumerate(MOTIONS))).eval()(pixel_values, labels=torch.from_numpy(labels)).loss
+        after = run["model"](pixel_values, labels=torch.from_numpy(labels)).loss
+    assert after < before - 0.1
+    model = from_pretrained(tmp_path)
+    assert type(model).__name__ == "VideoMAEForVideoClassification" and model.config.id2label[7] == "shrink"
+
+
+def test_resume_ends_bit_identical(tmp_path):
+    common = ["--synthetic", 64, "--steps", 12, "--batch-size", 8, "--warmup-steps", 3, "--checkpoint-every", 4,
+              "--eval-synthetic", 8, "--eval-every", 6, "--threads", 1]
+    whole = cli("pretrain", "--out", tmp_path / "whole", *common)
+    assert whole.returncode == 0, whole.stderr
+    assert "pretrain [####################] 12/12" in whole.stderr  # the progress line
+    first = cli("pretrain", "--out", tmp_path / "split", *common, "--stop-at", 5)
+    assert first.returncode == 0 and "stopped at step 5 of 12" in first.stdout, first.stderr
+    assert not (tmp_path / "split" / "model.safetensors").exists()  # no final model from an unfinished run
+    refused = cli("pretrain", "--out", tmp_path / "split", *common)
+    assert refused.returncode == 2 and "already holds a run (checkpoint-000005)" in refused.stderr
+    changed = cli("pretrain", "--out", tmp_path / "split", *common[:-2], "--lr", 0.002, "--resume")
+    assert changed.returncode == 2 and "lr: checkpoint 0.0015, now 0.002" in changed.stderr
+    second = cli("pretrain", "--out", tmp_path / "split", *common, "--resume")
+    assert second.returncode == 0, second.stderr
+    a, b = weights(tmp_path / "whole"), weights(tmp_path / "split")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    states = [torch.load(p / "checkpoint-000012" / "training_state.pt", weights_only=True) for p in (tmp_path / "whole", tmp_path / "split")]
+    moments = [s["optimizer"]["state"] for s in states]
+    assert all(torch.equal(moments[0][i]["exp_avg_sq"], moments[1][i]["exp_avg_sq"]) for i in moments[0])
+    log = [json.loads(line) for line in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [5, 10, 12] and sum("start" in r for r in log) == 1
+    assert sorted(p.name for p in (tmp_path / "whole").glob("checkpoint-*")) == ["checkpoint-000008", "checkpoint-000012"]
+
+
+def test_two_processes_end_where_one_process_ends(tmp_path):
+    common = ["pretrain", "--synthetic", 64, "--steps", 4, "--batch-size", 8, "--warmup-steps", 1,
+              "--eval-synthetic", 0, "--quiet"]
+    one = cli(*common, "--out", tmp_path / "one", "--threads", 1)
+    assert one.returncode == 0, one.stderr
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "videomae_minimal", *map(str, common), "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert two.returncode == 0, two.stderr
+    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-5, msg=k)  # measured: max |diff| ~1.2e-6; a step moves weights ~1e-3
+    assert json.loads((tmp_path / "two" / "training.json").read_text())["world_size"] == 2
+
+
+# --- the bundled checkpoints ----------------------------------------------------------------------------------------
+def test_bundled_classifier_recognises_new_clips():
+    result = evaluate(from_pretrained(FINETUNED), SyntheticMotion(400, seed=NEW_SEED))
+    assert result["n"] == 400 and result["accuracy"] >= 0.9, result
+
+
+def test_transformers_loads_the_bundled_checkpoints():
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    clips, _ = SyntheticMotion(4, seed=NEW_SEED).clips(range(4))
+    ours = from_pretrained(FINETUNED)
+    pixel_values = pixel_values_from_clips(clips, ours.preprocessor_config)
+    theirs = transformers.VideoMAEForVideoClassification.from_pretrained(FINETUNED).eval()
+    assert theirs.config.id2label == dict(enumerate(MOTIONS))
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(pixel_values).logits, ours(pixel_values).logits, rtol=1e-5, atol=1e-5)
+    ours = from_pretrained(PRETRAINED)
+    theirs = transformers.VideoMAEForPreTraining.from_pretrained(PRETRAINED).eval()
+    mask = torch.zeros(4, ours.config.num_patches, dtype=torch.bool)
+    mask[:, ::3] = True
+    with torch.no_grad():
+        a, b = theirs(pixel_values, bool_masked_pos=mask), ours(pixel_values, mask)
+    torch.testing.assert_close(a.logits, b.logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(a.loss, b.loss, rtol=1e-5, atol=1e-6)
+    processor = json.loads((FINETUNED / "preprocessor_config.json").read_text())
+    assert processor["crop_size"] == {"height": 32, "width": 32} and processor["image_mean"] == [0.485, 0.456, 0.406]
+
+
+def test_bundled_checkpoints_record_how_they_were_made():
+    for folder, task in ((PRETRAINED, "pretrain"), (FINETUNED, "finetune")):
+        record = json.loads((folder / "training.json").read_text())
+        assert record["task"] == task and record["finished"] and record["command"].startswith(f"videomae-minimal {task} ")
+        assert f"--seed {record['args']['seed']}" in record["command"]
+    assert "tiny-pretrained" in json.loads((FINETUNED / "training.json").read_text())["args"]["init"]
+    assert sum(p.stat().st_size for p in (*PRETRAINED.iterdir(), *FINETUNED.iterdir())) < 4_000_000
+
+
+# --- the commands ---------------------------------------------------------------------------------------------------
+def test_evaluate_json():
+    result = cli("evaluate", "--checkpoint", FINETUNED, "--synthetic", 24, "--seed", NEW_SEED, "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) == {"accuracy", "n", "per_class"} and out["n"] == 24
+    assert set(out["per_class"]) == set(MOTIONS)  # 3 clips of each
+    assert out["accuracy"] == pytest.approx(np.mean(list(out["per_class"].values())))
+    result = cli("evaluate", "--checkpoint", FINETUNED, "--data", BUNDLED_CLIPS, "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["n"] == 8, result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["make-synthetic", "{tmp}/x", "--num", "0"], "--num must be at least 1, got 0"),
+    (["pretrain", "--synthetic", "8", "--out", "{tmp}/r", "--mask-ratio", "1.5"], "--mask-ratio must be in (0, 1), got 1.5"),
+    (["pretrain", "--data", "{tmp}/none", "--out", "{tmp}/r"], "--data {tmp}/none: no such folder"),
+    (["pretrain", "--synthetic", "8", "--out", "{tmp}/r", "--steps", "0"], "steps must be an integer >= 1, got 0"),
+    (["pretrain", "--synthetic", "8", "--out", "{tmp}/r", "--resume"], "{tmp}/r: no checkpoint to resume from"),
+    (["finetune", "--synthetic", "8", "--out", "{tmp}/r", "--init", "{tmp}/none"], "--init {tmp}/none: not a checkpoint folder"),
+    (["finetune", "--synthetic", "8", "--out", "{tmp}/r", "--init", "none", "--num-labelled", "9"],
+     "num_labelled (9) is more than the 8 clips"),
+    (["evaluate", "--checkpoint", str(PRETRAINED), "--synthetic", "8"], "needs a VideoMAEForVideoClassification"),
+    (["evaluate", "--checkpoint", "{tmp}/none", "--synthetic", "8"], "{tmp}/none: no such file or directory"),
+])
+def test_user_errors_exit_2_and_say_what_is_wrong(tmp_path, capsys, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(args) == 2
+    assert message.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+
+
+def test_evaluate_refuses_other_label_names(tmp_path, capsys):
+    write_motion_dataset(tmp_path / "set", SyntheticMotion(2, seed=1))
+    table = tmp_path / "set" / "labels.csv"
+    table.write_text(table.read_text().replace(",move_left", ",left"))
+    assert main(["evaluate", "--checkpoint", str(FINETUNED), "--data", str(tmp_path / "set")]) == 2
+    assert "1: data 'left', checkpoint 'move_left'" in capsys.readouterr().err
+
+
+def _tracked_files() -> list[str]:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: cannot tell which files a clean checkout has")
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
+
+
+def test_demo_from_a_clean_checkout(tmp_path):
+    "Only the files a clone has (committed or about to be), this interpreter, no network, no pre-built outputs."
+    copy = tmp_path / "checkout"
+    for name in _tracked_files():
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, copy / name)
+    env = {**os.environ, "PYTHONPATH": str(copy), "HF_HUB_OFFLINE": "1"}
+    where = subprocess.run([sys.executable, "-c", "import videomae_minimal; print(videomae_minimal.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert where.stdout.startswith(str(copy)), where  # the copy runs, not this working tree
+    result = subprocess.run([sys.executable, "-m", "videomae_minimal", "demo"], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert sum("top 3: " in line for line in lines) == 8
+    assert any(line.endswith(" of 8 correct") for line in lines)
+    assert "004_rotate_clockwise.mp4 from 10% of its tubelets" in result.stdout
+    import matplotlib.image
+
+    image = matplotlib.image.imread(tmp_path / "videomae_demo.png")
+    assert image.ndim == 3 and image.std() > 0.05
