@@ -25,6 +25,7 @@ DATA, TEST_SEED, TEST_CLIPS = "synthetic:8000", 20251121, 400
 ROWS = [  # name, pre-training (mask, ratio) or None, fine-tuning extras
     ("tube mask 0.9, then fine-tune", ("tube", 0.9), {}),
     ("tube mask 0.75, then fine-tune", ("tube", 0.75), {}),
+    ("tube mask 0.5, then fine-tune", ("tube", 0.5), {}),
     ("random mask 0.9, then fine-tune", ("random", 0.9), {}),
     ("no pre-training (from scratch)", None, {}),
     ("tube mask 0.9, fine-tune on single frames", ("tube", 0.9), {"single_frame": True}),
