@@ -39,7 +39,8 @@ from .patches import TubeletEmbedding, from_tubelets, to_tubelets
 from .positions import sinusoid_table
 from .masking import random_mask, tube_mask
 from .encoder import VideoMAEModel, VideoMAEModelOutput
-from .pretraining import VideoMAEForPreTraining, VideoMAEPreTrainingOutput, reconstruct_pixels, reconstruction_targets
+from .pretraining import (VideoMAEForPreTraining, VideoMAEPreTrainingOutput, masked_pixels, reconstruct_pixels,
+                          reconstruction_targets)
 from .classifier import VideoClassificationOutput, VideoMAEForVideoClassification
 from .checkpoints import CheckpointError, from_pretrained
 from .training import (

@@ -16,7 +16,7 @@ from .checkpoints import PRESETS, from_pretrained
 from .classifier import VideoMAEForVideoClassification
 from .config import VideoMAEConfig
 from .masking import tube_mask
-from .pretraining import VideoMAEForPreTraining, reconstruct_pixels
+from .pretraining import VideoMAEForPreTraining, masked_pixels, reconstruct_pixels
 from .processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess, preprocess_views
 from .sampling import (kinetics_test_views, plot_frames, read_video, sample_frame_indices, video_info,
                        write_synthetic_clip)
@@ -256,9 +256,7 @@ def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: floa
     pp = model.preprocessor_config
     guess = reconstruct_pixels(pixel_values, out.logits, mask, config)[0]  # (T, C, S, S) in [0, 1]
     original = frames_from_pixel_values(pixel_values[0], mean=pp.mean, std=pp.std)  # (T, S, S, 3) uint8
-    t, h, w = config.grid
-    hidden = mask[0].reshape(t, h, w).repeat_interleave(config.tubelet_size, 0)
-    hidden = hidden.repeat_interleave(config.patch_size, 1).repeat_interleave(config.patch_size, 2).numpy()  # (T, S, S)
+    hidden = masked_pixels(mask, config)[0].numpy()  # (T, S, S)
     masked = np.where(hidden[..., None], 128, original).astype(np.uint8)
     rebuilt = (guess.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     shown = np.linspace(0, config.num_frames - 1, min(8, config.num_frames)).astype(int)
