@@ -3,7 +3,7 @@
 
     python benchmarks/run.py [--repeats 3] [--quick] [--out benchmarks/RESULTS.md]     (or: make bench)
 
-Every timed row runs both sides in one process with the same weights and inputs, repetitions interleaved
+Every timed row runs both sides in one fresh process with the same weights and inputs, repetitions interleaved
 (ours, theirs, ours, theirs, ...) after a warm-up, and reports the median and min-max of each and the ratio of the
 medians (ours / theirs: below 1 means ours is faster). Peak memory is measured in a fresh process per side.
 Nothing here is a test: timings depend on the machine and on what else it is doing.
@@ -11,6 +11,7 @@ Nothing here is a test: timings depend on the machine and on what else it is doi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -65,41 +66,58 @@ def fmt(stats) -> str:
     return f"{median:.2f} s ({low:.2f}-{high:.2f})"
 
 
-def classification_rows(batches, repeats):
-    rows = []
-    for batch in batches:
-        ours, theirs, x, _ = transformers_pair("classification", batch)
-        ours.eval(), theirs.eval()
+def classification_rows(batch, repeats):
+    "Our forward against transformers' at this batch size; at batch 1 also our SDPA against our eager attention."
+    ours, theirs, x, _ = transformers_pair("classification", batch)
+    ours.eval(), theirs.eval()
+    with torch.inference_mode():
+        stats = interleaved({"ours": lambda: ours(x), "theirs": lambda: theirs(x)}, repeats)
+    rows = [(f"classification forward, base, batch {batch}", "transformers (SDPA)", stats["ours"], stats["theirs"])]
+    if batch == 1:
+        eager = vm.VideoMAEForVideoClassification(vm.VideoMAEConfig(num_labels=400, attn_implementation="eager")).eval()
+        eager.load_state_dict(ours.state_dict())
         with torch.inference_mode():
-            stats = interleaved({"ours": lambda: ours(x), "theirs": lambda: theirs(x)}, repeats)
-        rows.append((f"classification forward, base, batch {batch}", "transformers (SDPA)", stats["ours"], stats["theirs"]))
-        if batch == batches[0]:
-            eager = vm.VideoMAEForVideoClassification(vm.VideoMAEConfig(num_labels=400, attn_implementation="eager")).eval()
-            eager.load_state_dict(ours.state_dict())
-            with torch.inference_mode():
-                e = interleaved({"sdpa": lambda: ours(x), "eager": lambda: eager(x)}, repeats)
-            rows.append((f"classification forward, base, batch {batch}: ours SDPA vs ours eager", "ours, eager", e["sdpa"], e["eager"]))
-            first_ours = stats["ours"]
-    return rows, first_ours
-
-
-def pretraining_rows(batches, repeats):
-    rows = []
-    for batch in batches:
-        ours, theirs, x, mask = transformers_pair("pretraining", batch)
-
-        def ours_step():
-            ours.zero_grad(set_to_none=True)
-            ours(x, mask).loss.backward()
-
-        def theirs_step():
-            theirs.zero_grad(set_to_none=True)
-            theirs(x, bool_masked_pos=mask).loss.backward()
-
-        stats = interleaved({"ours": ours_step, "theirs": theirs_step}, repeats)
-        rows.append((f"pre-training step (forward + backward), base, 90% tube mask, batch {batch}", "transformers (SDPA)",
-                     stats["ours"], stats["theirs"]))
+            e = interleaved({"sdpa": lambda: ours(x), "eager": lambda: eager(x)}, repeats)
+        rows.append((f"classification forward, base, batch {batch}: ours SDPA vs ours eager", "ours, eager", e["sdpa"], e["eager"]))
     return rows
+
+
+def pretraining_rows(batch, repeats):
+    ours, theirs, x, mask = transformers_pair("pretraining", batch)
+
+    def ours_step():
+        ours.zero_grad(set_to_none=True)
+        ours(x, mask).loss.backward()
+
+    def theirs_step():
+        theirs.zero_grad(set_to_none=True)
+        theirs(x, bool_masked_pos=mask).loss.backward()
+
+    stats = interleaved({"ours": ours_step, "theirs": theirs_step}, repeats)
+    return [(f"pre-training step (forward + backward), base, 90% tube mask, batch {batch}", "transformers (SDPA)",
+             stats["ours"], stats["theirs"])]
+
+
+FRESH_CHILD = r"""
+import json, sys
+sys.path.insert(0, {bench!r})
+import run
+print(json.dumps(getattr(run, sys.argv[1])(*json.loads(sys.argv[2]))))
+"""
+
+
+def in_fresh_process(function: str, *args) -> list:
+    """Run one of this file's row functions in a new Python process and return its rows.
+
+    Every row pair gets a process of its own, like a user's process that loads one model and runs it: in one long
+    process the models of earlier rows leave gigabytes of freed memory that the allocator hands out again, which
+    hides the cost of fresh memory (page faults) from whichever side would have paid it.
+    """
+    code = FRESH_CHILD.format(bench=str(ROOT / "benchmarks"))
+    out = subprocess.run([sys.executable, "-c", code, function, json.dumps(args)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmarks/run.py: {function}{args} failed in its own process:\n{out.stderr[-3000:]}")
+    return [tuple(row) for row in json.loads(out.stdout.strip().splitlines()[-1])]
 
 
 def classification_flops(config: vm.VideoMAEConfig, batch: int = 1) -> float:
@@ -110,21 +128,37 @@ def classification_flops(config: vm.VideoMAEConfig, batch: int = 1) -> float:
     return batch * (embed + config.num_hidden_layers * per_layer + 2 * d * config.num_labels)
 
 
-def matmul_rate(repeats: int) -> float:
-    "GFLOP/s of a plain (1568 x 768) @ (768 x 3072) matmul, the model's largest shape, in this run."
-    a, b = torch.randn(1568, 768), torch.randn(768, 3072)
-    best = interleaved({"mm": lambda: a @ b}, max(repeats, 5) * 4)["mm"][1]  # the fastest run
-    return 2 * 1568 * 768 * 3072 / best / 1e9
+MATMUL_SHAPE = (1568, 768, 3072)  # the model's largest matmul: (tokens x D) @ (D x 4D)
 
 
-def autocast_row(repeats):
+def rate_rows(repeats):
+    """Our forward, transformers' forward and ten plain matmuls of the model's largest shape, interleaved in one process.
+
+    The matmul sets the machine's rate for this work in the same conditions as the forwards (the machine's speed drifts
+    by a few percent over minutes), so each forward's rate is compared with it median to median.
+    """
+    ours, theirs, x, _ = transformers_pair("classification", 1)
+    ours.eval(), theirs.eval()
+    m, k, n = MATMUL_SHAPE
+    a, b = torch.randn(m, k), torch.randn(k, n)
+
+    def matmuls():
+        for _ in range(10):
+            a @ b
+
+    with torch.inference_mode():
+        stats = interleaved({"ours": lambda: ours(x), "theirs": lambda: theirs(x), "matmul": matmuls}, max(repeats, 5))
+    return [(stats["ours"], stats["theirs"], stats["matmul"])]
+
+
+def autocast_rows(repeats):
     ours, theirs, x, _ = transformers_pair("classification", 1)
     ours.eval(), theirs.eval()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         stats = interleaved({"ours": lambda: ours(x), "theirs": lambda: theirs(x)}, repeats)
         diff = (ours(x).logits.float() - theirs(x).logits.float()).abs().max().item()
-    return ("classification forward, base, batch 1, bf16 autocast", f"transformers (max logit diff {diff:.3f})",
-            stats["ours"], stats["theirs"])
+    return [("classification forward, base, batch 1, bf16 autocast", f"transformers (max logit diff {diff:.3f})",
+             stats["ours"], stats["theirs"])]
 
 
 MEMORY_CHILD = r"""
@@ -176,7 +210,7 @@ FAULTS_CHILD = r"""
 import resource, sys, torch
 sys.path.insert(0, {bench!r})
 from run import transformers_pair
-ours, theirs, x, _ = transformers_pair("classification", 1)
+ours, theirs, x, _ = transformers_pair("classification", int(sys.argv[2]))
 model = (ours if sys.argv[1] == "ours" else theirs).eval()
 with torch.inference_mode():
     model(x)  # warm-up: the allocator has seen every size once
@@ -186,14 +220,17 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def page_fault_row():
-    "Minor page faults (first touches of fresh memory) in one classification forward, batch 1, after a warm-up; a fresh process per side."
-    faults = {}
-    for side in ("ours", "theirs"):
-        code = FAULTS_CHILD.format(bench=str(ROOT / "benchmarks"))
-        out = subprocess.run([sys.executable, "-c", code, side], capture_output=True, text=True, check=True)
-        faults[side] = int(out.stdout.strip().splitlines()[-1])
-    return faults
+def page_fault_rows():
+    "Minor page faults (first touches of fresh memory) in one classification forward after a warm-up; a fresh process per side."
+    rows = []
+    for batch in (1, 4):
+        faults = {}
+        for side in ("ours", "theirs"):
+            code = FAULTS_CHILD.format(bench=str(ROOT / "benchmarks"))
+            out = subprocess.run([sys.executable, "-c", code, side, str(batch)], capture_output=True, text=True, check=True)
+            faults[side] = int(out.stdout.strip().splitlines()[-1])
+        rows.append((batch, faults))
+    return rows
 
 
 def data_rows(repeats):
@@ -265,20 +302,26 @@ def main() -> None:
     import transformers
 
     batches = [1] if args.quick else [1, 2, 4]
-    print("classification ...", file=sys.stderr)
-    rows, ours_b1 = classification_rows(batches, args.repeats)
-    print("pre-training ...", file=sys.stderr)
-    rows += pretraining_rows(batches, args.repeats)
+    rows = []
+    for batch in batches:
+        print(f"classification, batch {batch} ...", file=sys.stderr)
+        rows += in_fresh_process("classification_rows", batch, args.repeats)
+    for batch in batches:
+        print(f"pre-training, batch {batch} ...", file=sys.stderr)
+        rows += in_fresh_process("pretraining_rows", batch, args.repeats)
     print("data ...", file=sys.stderr)
-    rows += data_rows(args.repeats)
+    rows += in_fresh_process("data_rows", args.repeats)
     print("bf16 ...", file=sys.stderr)
-    rows.append(autocast_row(args.repeats))
+    rows += in_fresh_process("autocast_rows", args.repeats)
     print("memory ...", file=sys.stderr)
     memory = memory_rows()
-    faults = page_fault_row()
+    faults = page_fault_rows()
+    print("achieved rate ...", file=sys.stderr)
+    forward, reference, matmuls = in_fresh_process("rate_rows", args.repeats)[0]
     flops = classification_flops(vm.VideoMAEConfig(num_labels=400))
-    rate = matmul_rate(args.repeats)
-    achieved = flops / ours_b1[0] / 1e9
+    m, k, n = MATMUL_SHAPE
+    matmul_rate = 10 * 2 * m * k * n / matmuls[0] / 1e9
+    achieved, reference_rate = flops / forward[0] / 1e9, flops / reference[0] / 1e9
     notebooks = [] if args.quick else notebook_rows()
 
     lines = [
@@ -287,7 +330,8 @@ def main() -> None:
         f"Made by `python benchmarks/run.py --repeats {args.repeats}{' --quick' if args.quick else ''}` (or `make bench`) on "
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, CPU capability "
         f"{torch.backends.cpu.get_cpu_capability()}; torch {torch.__version__}, transformers {transformers.__version__}. "
-        f"Medians of {args.repeats} interleaved repetitions after a warm-up, (min-max); ratio = ours / reference "
+        f"Each row runs in a fresh process holding both models: medians of {args.repeats} interleaved repetitions after a "
+        "warm-up, (min-max); ratio = ours / reference "
         "(below 1: ours is faster). fp32 unless stated. No GPU was lent to the session that made this table.",
         "",
         "| what | reference | videomae_minimal | reference time | ratio |",
@@ -300,12 +344,16 @@ def main() -> None:
               "|---|---|---|---|"]
     for what, ours, theirs in memory:
         lines.append(f"| {what} | {ours:.0f} | {theirs:.0f} | **{ours / theirs:.2f}** |")
-    lines.append(f"| minor page faults in the second classification forward, batch 1, of a fresh process (the default "
-                 f"allocator; first touches of fresh memory) | {faults['ours']} | {faults['theirs']} | "
-                 f"**{faults['ours'] / max(faults['theirs'], 1):.2f}** |")
+    for batch, counts in faults:
+        lines.append(f"| minor page faults in the second classification forward, batch {batch}, of a fresh process (the "
+                     f"default allocator; first touches of fresh memory) | {counts['ours']} | {counts['theirs']} | "
+                     f"**{counts['ours'] / max(counts['theirs'], 1):.2f}** |")
     lines += ["", f"Achieved rate of the classification forward (batch 1): {flops / 1e9:.0f} GFLOP counted from the shapes "
-              f"in {ours_b1[0]:.2f} s = **{achieved:.0f} GFLOP/s**, against **{rate:.0f} GFLOP/s** for a plain "
-              f"(1568 x 768) @ (768 x 3072) matmul measured in the same run: **{100 * achieved / rate:.0f}%** of it."]
+              f"in {forward[0]:.2f} s ({forward[1]:.2f}-{forward[2]:.2f}) = **{achieved:.0f} GFLOP/s**, against **{matmul_rate:.0f} "
+              f"GFLOP/s** for a plain ({m} x {k}) @ ({k} x {n}) matmul, the model's largest, interleaved with the forwards "
+              f"in the same process (medians of {max(args.repeats, 5)}): **{100 * achieved / matmul_rate:.0f}%** of it. "
+              f"transformers in the same process: {reference_rate:.0f} GFLOP/s, {100 * reference_rate / matmul_rate:.0f}%. "
+              f"Fastest against fastest: {100 * flops / forward[1] / (10 * 2 * m * k * n / matmuls[1]):.0f}%."]
     if notebooks:
         lines += ["", "| notebook (executed top to bottom with nbclient) | seconds |", "|---|---|"]
         lines += [f"| {name} | {seconds:.1f} |" for name, seconds in notebooks]

@@ -119,6 +119,25 @@ def test_classification_parity(saved, variant):
             assert abs(out.loss.item() - reference.loss.item()) <= 1e-5 * reference.loss.item()
 
 
+@pytest.mark.parametrize("clips", [1, 2])
+def test_inference_in_groups_of_clips_matches_transformers(saved, monkeypatch, clips):
+    "At inference the blocks run a few clips at a time (notebook 06); here the budget is shrunk so that the tiny model splits too."
+    theirs, ours, _, _ = saved("default", "classification")
+    config = ours.config
+    widest = max(3 * config.hidden_size, config.intermediate_size)
+    monkeypatch.setattr(vm.encoder, "LARGE_BUFFER_BYTES", clips * config.num_patches * widest * 4)
+    passes = []
+    run_blocks = vm.encoder.VideoMAEModel.run_blocks
+    monkeypatch.setattr(vm.encoder.VideoMAEModel, "run_blocks", lambda self, x: passes.append(len(x)) or run_blocks(self, x))
+    pixel_values, _ = inputs(config, batch=3)
+    with torch.no_grad():
+        assert_close_relative(ours(pixel_values).logits, theirs(pixel_values).logits)
+    assert passes == ([1, 1, 1] if clips == 1 else [2, 1])
+    passes.clear()
+    ours(pixel_values).logits.sum().backward()  # training keeps the whole batch in one pass
+    assert passes == [3]
+
+
 def test_gradients_match(saved):
     "One pre-training backward pass: the same gradient as transformers for every parameter."
     theirs, ours, _, _ = saved("default", "pretraining")
