@@ -50,7 +50,7 @@ def transformers_pair(kind: str, batch: int):
 
 # Repetitions: at least --repeats, and more for quick rows, up to about this many seconds per side. The machine's
 # speed wanders by a few percent from one run to the next, so a cheap row can afford the repetitions that steady it.
-SECONDS_PER_SIDE = 15.0
+SECONDS_PER_SIDE = 30.0
 MAX_REPEATS = 21
 
 

@@ -153,6 +153,32 @@ def test_gradients_match(saved):
         assert (grad - their_grads[name]).abs().max() <= 1e-4 * their_grads[name].abs().max(), name
 
 
+def test_module_backward_hooks_see_transformers_gradients(saved):
+    "Gradient-attribution tools hook modules: training must not write in place over a hooked module's output."
+    theirs, ours, _, _ = saved("default", "pretraining")
+    pixel_values, mask = inputs(ours.config)
+    seen = {}
+
+    def keep(name):
+        def hook(module, grad_input, grad_output):
+            seen[name] = grad_output[0].detach().clone()
+        return hook
+
+    handles = [ours.encoder.blocks[0].mlp.fc2.register_full_backward_hook(keep("ours mlp")),
+               ours.encoder.blocks[0].attn.proj.register_full_backward_hook(keep("ours attention")),
+               theirs.videomae.encoder.layer[0].output.dense.register_full_backward_hook(keep("theirs mlp")),
+               theirs.videomae.encoder.layer[0].attention.output.dense.register_full_backward_hook(keep("theirs attention"))]
+    try:
+        ours(pixel_values, mask).loss.backward()
+        theirs(pixel_values, bool_masked_pos=mask).loss.backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+        ours.zero_grad(), theirs.zero_grad()
+    for part in ("mlp", "attention"):
+        assert_close_relative(seen[f"ours {part}"], seen[f"theirs {part}"], tol=1e-4)
+
+
 def test_sdpa_and_eager_agree_on_the_base_size():
     torch.manual_seed(0)
     attn = vm.encoder.Attention(768, 12, qkv_bias=True)

@@ -58,8 +58,8 @@ class MLP(nn.Module):
 
 
 def residual_add(x: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
-    "x + update, summed into update's own buffer unless that would lower the sum's precision (autocast)."
-    if update.dtype == torch.promote_types(x.dtype, update.dtype):
+    "x + update; at inference summed into update's own buffer, unless that would lower the sum's precision (autocast)."
+    if not torch.is_grad_enabled() and update.dtype == torch.promote_types(x.dtype, update.dtype):
         return update.add_(x)
     return x + update
 
