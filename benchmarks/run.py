@@ -145,7 +145,8 @@ def rate_rows(repeats):
     """Our forward, transformers' forward and ten plain matmuls of the model's largest shape, interleaved in one process.
 
     The matmul sets the machine's rate for this work in the same conditions as the forwards (the machine's speed drifts
-    by a few percent over minutes), so each forward's rate is compared with it median to median.
+    by a few percent over minutes). The table compares each forward's median with the matmul's fastest run, and with its
+    median too.
     """
     ours, theirs, x, _ = transformers_pair("classification", 1)
     ours.eval(), theirs.eval()
