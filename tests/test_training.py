@@ -15,8 +15,8 @@ from safetensors.torch import load_file
 
 from videomae_minimal import from_pretrained
 from videomae_minimal.cli import main
-from videomae_minimal.training import (MOTIONS, SyntheticMotion, TrainingArgs, VideoFolder, build_model, evaluate,
-                                       masked_loss, pixel_values_from_clips, render_motion_clip, train,
+from videomae_minimal.training import (MOTIONS, SyntheticMotion, TrainingArgs, TrainingError, VideoFolder, build_model,
+                                       evaluate, masked_loss, pixel_values_from_clips, render_motion_clip, train,
                                        write_motion_dataset)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,6 +183,32 @@ def test_resume_ends_bit_identical(tmp_path):
     log = [json.loads(line) for line in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == [5, 10, 12] and sum("start" in r for r in log) == 1
     assert sorted(p.name for p in (tmp_path / "whole").glob("checkpoint-*")) == ["checkpoint-000008", "checkpoint-000012"]
+
+
+def test_resume_refuses_nothing_to_do_and_mends_a_torn_log(tmp_path):
+    args = TrainingArgs("pretrain", "synthetic:8", steps=4, batch_size=4, warmup_steps=1, eval_data="")
+    train(args, tmp_path, stop_at=2, progress=False)
+    with pytest.raises(TrainingError, match=r"stop_at 2 must come after the checkpoint's step 2"):
+        train(args, tmp_path, resume=True, stop_at=2, progress=False)
+    log = tmp_path / "log.jsonl"
+    good = log.read_text()
+    log.write_text(good + '{"step": 3, "lo')  # an interruption in the middle of a write
+    train(args, tmp_path, resume=True, stop_at=3, progress=False)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [0, 2, 3]
+    log.write_text('{"step": 0}\nnot json\n' + good)
+    with pytest.raises(TrainingError, match=r"log.jsonl:2: not a JSON record"):
+        train(args, tmp_path, resume=True, progress=False)
+    log.write_text(good)
+    train(args, tmp_path, resume=True, progress=False)
+    finished = (tmp_path / "training.json").read_text()
+    with pytest.raises(TrainingError, match=r"the run is complete \(4 of 4 steps\)"):
+        train(args, tmp_path, resume=True, progress=False)
+    assert (tmp_path / "training.json").read_text() == finished  # the record of the finished run is kept
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "log.jsonl").write_text(good)  # a run that stopped before its first checkpoint
+    train(args, fresh, progress=False)
+    assert sum("start" in json.loads(line) for line in (fresh / "log.jsonl").read_text().splitlines()) == 1
 
 
 def test_two_processes_end_where_one_process_ends(tmp_path):

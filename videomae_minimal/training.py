@@ -642,6 +642,22 @@ def _append_jsonl(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def _log_until(log: Path, step: int) -> list[str]:
+    "The lines of log.jsonl up to `step`; a last line torn by the interruption is dropped, a broken one before it refused."
+    lines = log.read_text(encoding="utf-8").splitlines()
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise TrainingError(f"{log}:{number}: not a JSON record; fix or delete the line to resume") from None
+        if record["step"] <= step:
+            kept.append(line)
+    return kept
+
+
 def _default_eval_spec(args: TrainingArgs) -> str | None:
     if args.eval_data is not None:
         return args.eval_data or None  # "" turns evaluation off
@@ -702,16 +718,20 @@ def train(args: TrainingArgs, out, *, resume: str | bool = False, stop_at: int |
         torch.set_rng_state(state["torch_rng"])
         _set_numpy_state(state["numpy_rng"])
         start = int(state["step"])
+        if start >= args.steps:
+            raise TrainingError(f"{checkpoint}: the run is complete ({start} of {args.steps} steps); its model is in {out}")
     end = stop_at or args.steps
+    if end <= start:
+        raise TrainingError(f"stop_at {stop_at} must come after the checkpoint's step {start} ({checkpoint})")
     writer = rank == 0
     if writer:
         out.mkdir(parents=True, exist_ok=True)
         log = out / "log.jsonl"
-        if log.exists():  # lines after the checkpoint we continue from would be written again
-            kept = [line for line in log.read_text().splitlines() if json.loads(line)["step"] <= start]
-            _write_atomic(log, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)))
+        # A resumed run keeps the lines up to its checkpoint (later ones would be written again); a new run starts afresh.
+        kept = _log_until(log, start) if checkpoint is not None and log.exists() else []
         if checkpoint is None:
-            _append_jsonl(log, {"step": 0, "start": args.task, "args": asdict(args), "world_size": world})
+            kept.append(json.dumps({"step": 0, "start": args.task, "args": asdict(args), "world_size": world}))
+        _write_atomic(log, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)))
 
     def run_eval() -> dict:
         if eval_set is None:
