@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean \
+.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean stats \
 	tiny-checkpoint bundled-clips ablations
 
 help:
@@ -13,6 +13,7 @@ help:
 	@echo "make lab         open the notebooks in JupyterLab"
 	@echo "make export      regenerate videomae_minimal/ from the notebooks"
 	@echo "make execute-notebooks  re-run every notebook top to bottom, storing its outputs"
+	@echo "make stats       per notebook: exported lines, figures, try-it questions, reading time (and the course's rules)"
 	@echo "make bench       the benchmark suite vs transformers and the HF docs recipe -> benchmarks/RESULTS.md"
 	@echo "make bench-data  reading + processing vs the Hugging Face docs recipe"
 	@echo "make student     the student version of the course (solutions removed) -> student/"
@@ -45,9 +46,12 @@ check-export: $(STAMP)
 	$(PY) tools/export.py --check
 
 execute-notebooks: $(STAMP)
-	for nb in notebooks/*.ipynb; do \
+	for nb in notebooks/*.ipynb notebooks/appendix/*.ipynb; do \
 		$(PY) -m jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 	$(PY) tools/export.py
+
+stats:
+	python3 tools/course_stats.py --check
 
 lab: $(STAMP)
 	$(PY) -m jupyter lab notebooks

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from videomae_minimal.training import SyntheticMotion, TrainingArgs, evaluate, train
+from videomae_minimal.runs import TrainingArgs, train
+from videomae_minimal.training import SyntheticMotion, evaluate
 
 PRETRAIN = dict(steps=800, batch_size=32, lr=1.5e-3, warmup_steps=100)
 FINETUNE = dict(steps=400, batch_size=32, lr=1e-3, warmup_steps=50, num_labelled=800)

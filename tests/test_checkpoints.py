@@ -12,8 +12,10 @@ import pytest
 import torch
 
 import videomae_minimal as vm
+from conftest import ROOT
 from videomae_minimal import VideoMAEConfig, from_pretrained
-from videomae_minimal.checkpoints import CheckpointError, config_for_weights, read_weights
+from videomae_minimal.checkpoint_formats import config_for_weights, read_weights
+from videomae_minimal.checkpoints import CheckpointError
 
 transformers = pytest.importorskip("transformers")
 from safetensors.torch import save_file  # noqa: E402
@@ -177,7 +179,7 @@ def test_original_layout_without_config_uses_presets():
               "fc_norm.bias": (D,), "head.weight": (400, D), "head.bias": (400,)}
     for i in range(L):
         shapes.update({f"blocks.{i}.attn.qkv.weight": (3 * D, D), f"blocks.{i}.attn.q_bias": (D,), f"blocks.{i}.mlp.fc1.weight": (4 * D, D)})
-    state = vm.checkpoints.from_original_state_dict({k: torch.empty(s, device="meta") for k, s in shapes.items()})
+    state = vm.checkpoint_formats.from_original_state_dict({k: torch.empty(s, device="meta") for k, s in shapes.items()})
     config = config_for_weights(state, None)
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.num_labels) == (768, 12, 12, 400)
     assert config.use_mean_pooling and config.qkv_bias
@@ -190,7 +192,7 @@ def test_original_layout_without_config_uses_presets():
         config_for_weights(state, VideoMAEConfig())
     halve = {768: 384, 2304: 1152, 3072: 1536}  # the same shapes at ViT-S width
     small = {k: torch.empty(tuple(halve.get(d, d) for d in s), device="meta") for k, s in shapes.items()}
-    small_config = config_for_weights(vm.checkpoints.from_original_state_dict(small), None)
+    small_config = config_for_weights(vm.checkpoint_formats.from_original_state_dict(small), None)
     assert small_config.hidden_size == 384 and small_config.num_attention_heads == 6  # the original's, not HF's 16
 
 
@@ -336,3 +338,49 @@ def test_unreadable_and_incomplete_weights(tmp_path):
         from_pretrained(tmp_path / "embedding_only.safetensors", config="base")
     with pytest.raises(CheckpointError, match="typo/model.pth: no such file or directory"):
         from_pretrained("typo/model.pth")  # a path, not a Hub id
+
+
+def test_local_files_only_never_reaches_for_the_network(references, tmp_path):
+    cache = _hub_cache(tmp_path / "hub", "test-org/tiny-videomae", references["classification"]["layouts"]["v5 safetensors dir"])
+    code = ("import videomae_minimal as vm\n"  # no HF_HUB_OFFLINE: local_files_only alone must keep it off the network
+            "print(type(vm.from_pretrained('test-org/tiny-videomae', local_files_only=True)).__name__)\n"
+            "try:\n    vm.from_pretrained('test-org/not-cached', local_files_only=True)\n"
+            "except vm.CheckpointError as e:\n    print(e)\n")
+    result = _run_python(code, {"HF_HUB_CACHE": str(cache), "HF_ENDPOINT": "http://127.0.0.1:9"})
+    assert result.stdout.splitlines()[0] == "VideoMAEForVideoClassification", result.stderr
+    assert "test-org/not-cached: could not get it from the Hugging Face Hub or its cache" in result.stdout, result.stderr
+    assert "127.0.0.1" not in result.stdout  # refused from the cache alone, not after trying the endpoint
+
+
+def test_notebook_09_runs_the_published_models_when_the_cache_has_them(tmp_path):
+    "The online branch of notebook 09's 'published model at work' cells, against a cache of random tiny weights."
+    import nbformat
+    from nbclient import NotebookClient
+
+    labels = (ROOT / "data" / "labels" / "kinetics400.txt").read_text().splitlines()
+    sizes = {k: v for k, v in TINY.items() if k != "num_labels"}
+    published = {
+        "MCG-NJU/videomae-base-finetuned-kinetics": transformers.VideoMAEForVideoClassification(transformers.VideoMAEConfig(
+            **sizes, id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})),
+        "MCG-NJU/videomae-base": transformers.VideoMAEForPreTraining(transformers.VideoMAEConfig(**sizes, use_mean_pooling=False)),
+    }
+    for repo_id, model in published.items():
+        randomize(model).save_pretrained(tmp_path / "saved" / repo_id)
+        _hub_cache(tmp_path / "hub", repo_id, tmp_path / "saved" / repo_id)
+    path = ROOT / "notebooks" / "09_real_checkpoints.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client.execute(env={**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"})
+    cells = {cell.get("id"): cell for cell in nb.cells}
+
+    def text(cell_id):
+        return "".join(o.get("text", "") for o in cells[cell_id].outputs if o.get("output_type") == "stream")
+
+    classified = text("published-classify")
+    assert "not in this machine's Hugging Face cache" not in classified, classified
+    top = [line for line in classified.splitlines() if line.startswith("  ") and "%" in line]
+    assert len(top) == 5 and all(line.split("%", 1)[1].strip() in labels for line in top), classified
+    scores = [float(line.split("%")[0]) for line in top]
+    assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 100.01, classified
+    pictures = [o for o in cells["published-reconstruct"].outputs if "image/png" in o.get("data", {})]
+    assert len(pictures) == 1, text("published-reconstruct")

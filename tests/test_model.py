@@ -119,23 +119,64 @@ def test_classification_parity(saved, variant):
             assert abs(out.loss.item() - reference.loss.item()) <= 1e-5 * reference.loss.item()
 
 
-@pytest.mark.parametrize("clips", [1, 2])
-def test_inference_in_groups_of_clips_matches_transformers(saved, monkeypatch, clips):
-    "At inference the blocks run a few clips at a time (notebook 06); here the budget is shrunk so that the tiny model splits too."
-    theirs, ours, _, _ = saved("default", "classification")
-    config = ours.config
-    widest = max(3 * config.hidden_size, config.intermediate_size)
-    monkeypatch.setattr(vm.encoder, "LARGE_BUFFER_BYTES", clips * config.num_patches * widest * 4)
-    passes = []
-    run_blocks = vm.encoder.VideoMAEModel.run_blocks
-    monkeypatch.setattr(vm.encoder.VideoMAEModel, "run_blocks", lambda self, x: passes.append(len(x)) or run_blocks(self, x))
-    pixel_values, _ = inputs(config, batch=3)
+def tensors_in(output):
+    "Every tensor a module returned: a tensor, a tuple of them (None allowed), or one of our output dataclasses."
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, (tuple, list)):
+        return [t for item in output for t in tensors_in(item)]
+    if hasattr(output, "__dataclass_fields__"):
+        return [t for name in output.__dataclass_fields__ for t in tensors_in(getattr(output, name))]
+    return []
+
+
+@pytest.mark.parametrize("kind", ["classification", "pretraining"])
+def test_forward_hooks_see_what_each_module_returned(saved, kind):
+    "A hook that keeps references to every sub-module's outputs under no_grad records what a cloning hook records."
+    _, ours, _, _ = saved("no-mean-pooling" if kind == "pretraining" else "default", kind)
+    pixel_values, mask = inputs(ours.config)
+
+    def record(clone: bool) -> dict:
+        kept = {}
+
+        def hook(name):
+            return lambda module, args, output: kept.__setitem__(name, [t.clone() if clone else t for t in tensors_in(output)])
+
+        handles = [module.register_forward_hook(hook(name)) for name, module in ours.named_modules() if name]
+        try:
+            with torch.no_grad():
+                ours(pixel_values, mask) if kind == "pretraining" else ours(pixel_values)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return kept
+
+    by_reference, cloned = record(clone=False), record(clone=True)
+    assert set(by_reference) == set(cloned) and len(cloned) >= 20
+    changed = [name for name in cloned
+               if any(not torch.equal(a, b) for a, b in zip(by_reference[name], cloned[name]))]
+    assert not changed, f"written in place after the module returned: {changed}"
+
+
+def test_hidden_states_and_attentions_match_transformers(saved):
+    _, ours, _, folder = saved("no-mean-pooling", "model")
+    eager = transformers.VideoMAEModel.from_pretrained(folder, attn_implementation="eager").eval()  # it returns probabilities only eagerly
+    pixel_values, mask = inputs(ours.config)
+    for bool_masked_pos in (None, mask):
+        with torch.no_grad():
+            reference = eager(pixel_values, bool_masked_pos=bool_masked_pos, output_hidden_states=True, output_attentions=True)
+            out = ours(pixel_values, bool_masked_pos, output_hidden_states=True, output_attentions=True)
+        assert len(out.hidden_states) == len(reference.hidden_states) == ours.config.num_hidden_layers + 1
+        for a, b in zip(out.hidden_states, reference.hidden_states):
+            assert_close_relative(a, b)
+        assert len(out.attentions) == len(reference.attentions) == ours.config.num_hidden_layers
+        for a, b in zip(out.attentions, reference.attentions):
+            assert a.shape == (2, ours.config.num_attention_heads, b.shape[-1], b.shape[-1])
+            assert (a - b).abs().max() <= 1e-5
+        assert_close_relative(out.last_hidden_state, reference.last_hidden_state)
     with torch.no_grad():
-        assert_close_relative(ours(pixel_values).logits, theirs(pixel_values).logits)
-    assert passes == ([1, 1, 1] if clips == 1 else [2, 1])
-    passes.clear()
-    ours(pixel_values).logits.sum().backward()  # training keeps the whole batch in one pass
-    assert passes == [3]
+        plain = ours(pixel_values)
+    assert plain.hidden_states is None and plain.attentions is None
 
 
 def test_gradients_match(saved):
@@ -187,7 +228,12 @@ def test_sdpa_and_eager_agree_on_the_base_size():
     eager.load_state_dict(attn.state_dict())
     x = torch.randn(1, 1568, 768)
     with torch.no_grad():
-        assert_close_relative(attn(x), eager(x))
+        fused, none = attn(x)
+        explicit, probabilities = eager(x)
+        assert_close_relative(fused, explicit)
+        asked, asked_probabilities = attn(x, output_attentions=True)  # SDPA asked for probabilities: the explicit math
+    assert none is None and probabilities.shape == (1, 12, 1568, 1568)
+    assert torch.equal(asked, explicit) and torch.equal(asked_probabilities, probabilities)
 
 
 @pytest.mark.parametrize("n,d", [(1568, 768), (1568, 384), (1568, 512), (1568, 1024), (3136, 1280), (10, 7), (1, 2)])

@@ -4,7 +4,7 @@ import av
 import numpy as np
 import pytest
 
-import videomae_minimal.sampling as sampling
+import videomae_minimal.video as video_module
 from conftest import REAL_CLIPS, ROOT, sequential_decode
 from videomae_minimal import (VideoReadError, read_video, sample_frame_indices, synthetic_frame_index, video_info,
                               write_synthetic_clip)
@@ -61,7 +61,7 @@ def test_header_counts_are_not_trusted(synthetic_clips):
 
 
 def record_demux_passes(monkeypatch):
-    "Wrap av.open inside the sampling module; record the pts of the packets each demux pass reads."
+    "Wrap av.open inside the video module; record the pts of the packets each demux pass reads."
     passes = []
     real_open = av.open
 
@@ -86,7 +86,7 @@ def record_demux_passes(monkeypatch):
                     passes[-1].append(packet.pts)
                 yield packet
 
-    monkeypatch.setattr(sampling.av, "open", lambda *a, **k: Recording(real_open(*a, **k)))
+    monkeypatch.setattr(video_module.av, "open", lambda *a, **k: Recording(real_open(*a, **k)))
     return passes
 
 
@@ -228,7 +228,7 @@ def awkward_files(tmp_path_factory):
         video.width, video.height, video.pix_fmt = 160, 96, "yuv420p"
         audio = container.add_stream("aac", rate=16000)
         for i in range(150):
-            frame = av.VideoFrame.from_ndarray(sampling._synthetic_frame(i, 150, 96, 160), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(video_module._synthetic_frame(i, 150, 96, 160), format="rgb24")
             container.mux(video.encode(frame))
         container.mux(video.encode())
         chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")

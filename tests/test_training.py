@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 
 from videomae_minimal import from_pretrained
 from videomae_minimal.cli import main
-from videomae_minimal.training import (MOTIONS, SyntheticMotion, TrainingArgs, TrainingError, VideoFolder, build_model,
-                                       evaluate, masked_loss, pixel_values_from_clips, render_motion_clip, train,
-                                       write_motion_dataset)
+from videomae_minimal.runs import TrainingArgs, VideoFolder, build_model, train, write_motion_dataset
+from videomae_minimal.training import (MOTIONS, SyntheticMotion, TrainingError, evaluate, fit, masked_loss,
+                                       pixel_values_from_clips, render_motion_clip)
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "data" / "checkpoints" / "tiny-pretrained"
@@ -158,6 +158,22 @@ def test_finetuning_lowers_the_loss_and_learns(tmp_path, one_thread):
     assert after < before - 0.1
     model = from_pretrained(tmp_path)
     assert type(model).__name__ == "VideoMAEForVideoClassification" and model.config.id2label[7] == "shrink"
+
+
+@pytest.mark.parametrize("task, extra", [("pretrain", {}), ("pretrain", {"mask": "random", "mask_ratio": 0.75}),
+                                         ("finetune", {}), ("finetune", {"init": str(PRETRAINED)}),
+                                         ("finetune", {"single_frame": True})])
+def test_fit_ends_with_the_weights_train_ends_with(tmp_path, one_thread, task, extra):
+    "Notebook 10's in-memory `fit` and appendix A3's `train` run one loop: same arguments, same weights, same losses."
+    args = TrainingArgs(task, "synthetic:32", steps=5, batch_size=4, lr=2e-3, warmup_steps=2, eval_data="", **extra)
+    run = train(args, tmp_path, log_every=1, progress=False)
+    model = build_model(args, dict(enumerate(MOTIONS)))
+    losses = fit(model, SyntheticMotion(32, seed=args.seed), args.steps, args.batch_size, args.lr, args.warmup_steps,
+                 args.weight_decay, args.seed, args.mask_ratio, args.mask, args.single_frame)
+    ours, theirs = model.state_dict(), run["model"].state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    logged = [json.loads(line)["loss"] for line in (tmp_path / "log.jsonl").read_text().splitlines()[1:]]
+    assert losses == logged and not model.training
 
 
 def test_resume_ends_bit_identical(tmp_path):

@@ -1,31 +1,28 @@
 """VideoMAE, built one step at a time. Each module is exported from the notebook of the same step:
 
-    sampling     notebooks/01_frame_sampling.ipynb         which frames, and reading them from a video file
-    processing   notebooks/02_processing.ipynb             frames -> normalised model input, and back
-    patches      notebooks/03_tubelet_patches.ipynb        tubelets and their embedding
-    positions    notebooks/04_sinusoidal_positions.ipynb   the fixed sin-cos position table
-    masking      notebooks/05_tube_masking.ipynb           tube (and random) masks
-    encoder      notebooks/06_sdpa_encoder.ipynb           attention, blocks, VideoMAEModel
-    pretraining  notebooks/07_decoder_loss.ipynb           decoder, targets, loss, VideoMAEForPreTraining
-    classifier   notebooks/08_classifier.ipynb             VideoMAEForVideoClassification
-    checkpoints  notebooks/09_real_checkpoints.ipynb       transformers' names -> ours, from_pretrained
-    training     notebooks/10_train_tiny.ipynb             the motion task, pre-training / fine-tuning runs, save_pretrained
+    sampling            notebooks/01_frame_sampling.ipynb         which frames: the training clip, the test views
+    processing          notebooks/02_processing.ipynb             frames -> normalised model input, and back
+    patches             notebooks/03_tubelet_patches.ipynb        tubelets and their embedding
+    positions           notebooks/04_sinusoidal_positions.ipynb   the fixed sin-cos position table
+    masking             notebooks/05_tube_masking.ipynb           tube (and random) masks
+    encoder             notebooks/06_sdpa_encoder.ipynb           attention, blocks, VideoMAEModel
+    pretraining         notebooks/07_decoder_loss.ipynb           decoder, targets, loss, VideoMAEForPreTraining
+    classifier          notebooks/08_classifier.ipynb             VideoMAEForVideoClassification
+    checkpoints         notebooks/09_real_checkpoints.ipynb       transformers' names -> ours, all-or-nothing loading
+    training            notebooks/10_train_tiny.ipynb             the motion task, the training loop, evaluation
 
-`config` (VideoMAEConfig), `cli` and `course` (student notebooks and the grader) are written by hand.
+and from the appendices, what a real tool also needs:
+
+    video               notebooks/appendix/A1_reading_real_videos.ipynb             read_video, video_info: exact, fast, named errors
+    checkpoint_formats  notebooks/appendix/A2_checkpoint_formats_and_safety.ipynb    from_pretrained, save_pretrained: every layout, safely
+    runs                notebooks/appendix/A3_training_runs_that_survive.ipynb       train: resumable checkpoints, torchrun, logs, data on disk
+
+`config` (VideoMAEConfig), `checks` (how notebooks print a difference), `cli` and `course` (student notebooks and
+the grader) are written by hand.
 """
 from .config import VideoMAEConfig
-from .sampling import (
-    VideoInfo,
-    VideoReadError,
-    kinetics_test_views,
-    plot_frames,
-    read_video,
-    sample_frame_indices,
-    ssv2_test_views,
-    synthetic_frame_index,
-    video_info,
-    write_synthetic_clip,
-)
+from .sampling import kinetics_test_views, plot_frames, sample_frame_indices, ssv2_test_views
+from .video import VideoInfo, VideoReadError, read_video, synthetic_frame_index, video_info, write_synthetic_clip
 from .processing import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -42,20 +39,20 @@ from .encoder import VideoMAEModel, VideoMAEModelOutput
 from .pretraining import (VideoMAEForPreTraining, VideoMAEPreTrainingOutput, masked_pixels, reconstruct_pixels,
                           reconstruction_targets)
 from .classifier import VideoClassificationOutput, VideoMAEForVideoClassification
-from .checkpoints import CheckpointError, from_pretrained
+from .checkpoints import CheckpointError
+from .checkpoint_formats import from_pretrained, save_pretrained
 from .training import (
     MOTIONS,
     SyntheticMotion,
-    TrainingArgs,
     TrainingError,
-    VideoFolder,
+    batch_loss,
+    classifier_from_pretrained,
     evaluate,
+    fit,
     masked_loss,
     render_motion_clip,
-    save_pretrained,
     tiny_config,
-    train,
-    write_motion_dataset,
 )
+from .runs import TrainingArgs, VideoFolder, train, write_motion_dataset
 
 __version__ = "0.1.0"

@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoints import PRESETS, from_pretrained
+from .checkpoint_formats import PRESETS, from_pretrained, save_pretrained
 from .classifier import VideoMAEForVideoClassification
 from .config import VideoMAEConfig
 from .masking import tube_mask
 from .pretraining import VideoMAEForPreTraining, masked_pixels, reconstruct_pixels
 from .processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess, preprocess_views
-from .sampling import (kinetics_test_views, plot_frames, read_video, sample_frame_indices, video_info,
-                       write_synthetic_clip)
-from .training import (MOTIONS, TINY, SyntheticMotion, TrainingArgs, VideoFolder, evaluate, save_pretrained, train,
-                       write_motion_dataset)
+from .sampling import kinetics_test_views, plot_frames, sample_frame_indices
+from .video import read_video, video_info, write_synthetic_clip
+from .training import MOTIONS, TINY, SyntheticMotion, evaluate
+from .runs import TrainingArgs, VideoFolder, train, write_motion_dataset
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BUNDLED_MOTION_CLIPS = DATA / "videos" / "synthetic_motion"  # written by `make-synthetic ... --num 8 --seed 7`

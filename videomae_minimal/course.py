@@ -160,10 +160,16 @@ def source_root(root: Path | None = None) -> Path:
 
 
 def _instructor_notebooks(root: Path) -> list[Path]:
+    "The core path, notebooks/NN_*.ipynb: the notebooks that carry exercises."
     notebooks = sorted((root / "notebooks").glob("*.ipynb"))
     if not notebooks:
         raise CourseError(f"{root / 'notebooks'}: no notebooks")
     return notebooks
+
+
+def _course_notebooks(root: Path) -> list[Path]:
+    "Every notebook of the course: the core path, then the appendices (notebooks/appendix/, no exercises)."
+    return _instructor_notebooks(root) + sorted((root / "notebooks" / "appendix").glob("*.ipynb"))
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -211,9 +217,11 @@ def make_student(out: Path, root: Path | None = None) -> dict:
     try:
         (work / "notebooks").mkdir()
         count = {"notebooks": 0, "exercises": 0, "points": 0.0}
-        for path in _instructor_notebooks(root):
-            nb = student_notebook(_read_notebook(path), f"notebooks/{path.name}")
-            _write_json_atomic(work / "notebooks" / path.name, nb)
+        for path in _course_notebooks(root):  # the appendices too: the package skeleton is exported from all of them
+            relative = path.relative_to(root / "notebooks")
+            nb = student_notebook(_read_notebook(path), f"notebooks/{relative.as_posix()}")
+            (work / "notebooks" / relative).parent.mkdir(parents=True, exist_ok=True)
+            _write_json_atomic(work / "notebooks" / relative, nb)
             found = exercises(nb, path.name)
             count["notebooks"] += 1
             count["exercises"] += len(found)

@@ -49,7 +49,7 @@ class Decoder(nn.Module):
 
     def forward(self, x: torch.Tensor, num_masked: int) -> torch.Tensor:
         for block in self.blocks:
-            x = block(x)  # (B, N, Dd)
+            x, _ = block(x)  # (B, N, Dd)
         x = x[:, x.shape[1] - num_masked:]  # (B, N_masked, Dd): only the mask tokens are predicted
         return self.head(self.norm(x))  # (B, N_masked, ts*p*p*C)
 
