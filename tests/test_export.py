@@ -160,8 +160,8 @@ def test_appendix_notebooks_export_and_are_checked(tree):
 def test_the_notebooks_keep_the_layering():
     "A lower step never imports a higher one: the core path in order, each appendix beside the step it extends."
     import ast
-    order = ["config", "checks", "sampling", "video", "processing", "patches", "positions", "masking", "encoder",
-             "pretraining", "classifier", "checkpoints", "checkpoint_formats", "training", "runs"]
+    order = ["config", "checks", "outputs", "sampling", "video", "processing", "patches", "positions", "masking", "encoder",
+             "pretraining", "classifier", "checkpoints", "checkpoint_formats", "api", "training", "runs"]
     for module in order:
         tree = ast.parse((ROOT / "videomae_minimal" / f"{module}.py").read_text())
         imported = {node.module.split(".")[1] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)

@@ -16,6 +16,7 @@ and from the appendices, what a real tool also needs:
     video               notebooks/appendix/A1_reading_real_videos.ipynb             read_video, video_info: exact, fast, named errors
     checkpoint_formats  notebooks/appendix/A2_checkpoint_formats_and_safety.ipynb    from_pretrained, save_pretrained: every layout, safely
     runs                notebooks/appendix/A3_training_runs_that_survive.ipynb       train: resumable checkpoints, torchrun, logs, data on disk
+    api                 notebooks/appendix/A4_using_it_like_transformers.ipynb       class methods, dtype/device, checkpointing, classify_video, embed_video
 
 `config` (VideoMAEConfig), `checks` (how notebooks print a difference), `cli` and `course` (student notebooks and
 the grader) are written by hand.
@@ -35,12 +36,14 @@ from .processing import (
 from .patches import TubeletEmbedding, from_tubelets, to_tubelets
 from .positions import sinusoid_table
 from .masking import random_mask, tube_mask
+from .outputs import ModelOutput
 from .encoder import VideoMAEModel, VideoMAEModelOutput
 from .pretraining import (VideoMAEForPreTraining, VideoMAEPreTrainingOutput, masked_pixels, reconstruct_pixels,
                           reconstruction_targets)
 from .classifier import VideoClassificationOutput, VideoMAEForVideoClassification
 from .checkpoints import CheckpointError
 from .checkpoint_formats import from_pretrained, save_pretrained
+from .api import classify_video, embed_video, video_probabilities, video_views
 from .training import (
     MOTIONS,
     SyntheticMotion,

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .api import video_probabilities, video_views
 from .checkpoint_formats import PRESETS, from_pretrained, save_pretrained
 from .classifier import VideoMAEForVideoClassification
 from .config import VideoMAEConfig
 from .masking import tube_mask
 from .pretraining import VideoMAEForPreTraining, masked_pixels, reconstruct_pixels
-from .processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess, preprocess_views
-from .sampling import kinetics_test_views, plot_frames, sample_frame_indices
+from .processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess
+from .sampling import plot_frames, sample_frame_indices
 from .video import read_video, video_info, write_synthetic_clip
 from .training import MOTIONS, TINY, SyntheticMotion, evaluate
 from .runs import TrainingArgs, VideoFolder, train, write_motion_dataset
@@ -127,41 +128,27 @@ def _load(checkpoint: str, want=None, config: str | None = None):
     _progress(f"loading {checkpoint}")
     if config is not None and config not in PRESETS:
         config = VideoMAEConfig.from_json_file(_existing_file(config))
-    model = from_pretrained(checkpoint, config=config)
+    model = from_pretrained(checkpoint, config=config, dtype=torch.float32)  # CPU arithmetic, whatever it was saved in
     if want is not None and not isinstance(model, want):
         raise CommandError(f"{checkpoint}: a {type(model).__name__} checkpoint; this command needs a {want.__name__} one")
     return model
 
 
-def _clips(video: Path, model, windows: int, crops: int, rate: int) -> tuple[torch.Tensor, np.ndarray]:
-    "The test protocol's views of `video` as the checkpoint wants them: (windows * crops, T, C, S, S), and their frames."
-    config, pp = model.config, model.preprocessor_config
-    if pp.crop_size != config.image_size:
-        raise CommandError(f"the checkpoint's preprocessor crops {pp.crop_size} px but its model takes {config.image_size} px")
-    info = video_info(video)
-    if windows == 1:  # the centre window of three
-        views = kinetics_test_views(info.num_frames, config.num_frames, rate, num_windows=3)[1:2]
-    else:
-        views = kinetics_test_views(info.num_frames, config.num_frames, rate, num_windows=windows)
-    wanted = np.unique(views)
-    _progress(f"reading {len(wanted)} frames of {video.name} ({info.num_frames} frames, {info.width}x{info.height})")
-    frames = read_video(video, wanted)  # each frame decoded once, whatever the number of views
-    row = {int(f): i for i, f in enumerate(wanted)}
-    clips = [preprocess_views(frames[[row[int(f)] for f in window]], num_crops=crops, size=pp.size,
-                              crop_size=pp.crop_size, mean=pp.mean, std=pp.std) for window in views]
-    return torch.cat(clips), views  # (V, T, C, S, S)
+def _views(video: Path, model, views: str, rate: int) -> tuple[torch.Tensor, np.ndarray]:
+    "The test protocol's views of `video` as the checkpoint wants them (api.video_views), with a progress line."
+    _progress(f"reading {video.name}")
+    try:
+        return video_views(video, model, views, rate)
+    except ValueError as e:
+        if "preprocessor crops" in str(e):
+            raise CommandError(str(e)) from None
+        raise
 
 
 def _predict(video: Path, model, views: str, rate: int, top_k: int, labels: dict[int, str]) -> list[dict]:
     "The top-k labels of `video` with their softmax probabilities, averaged over the test protocol's views."
-    windows, crops = (5, 3) if views == "kinetics" else (1, 1)
-    pixel_values, _ = _clips(video, model, windows, crops, rate)
-    probabilities = []
-    with torch.no_grad():
-        for start in range(0, len(pixel_values), 3):
-            _progress(f"running the model on views {start + 1}-{min(start + 3, len(pixel_values))} of {len(pixel_values)}")
-            probabilities.append(model(pixel_values[start:start + 3]).logits.softmax(dim=-1))  # (v, num_labels)
-    mean = torch.cat(probabilities).mean(dim=0)  # (num_labels,): averaged over the views
+    _progress(f"reading {video.name}")
+    mean = video_probabilities(video, model, views, rate, progress=_progress)  # (num_labels,)
     top = mean.topk(min(top_k, len(mean)))
     return [{"id": int(i), "label": labels[int(i)], "score": float(p)} for p, i in zip(top.values, top.indices)]
 
@@ -201,7 +188,7 @@ def cmd_compare(args) -> tuple[str, int]:
     ours = _load(args.checkpoint, config=args.config)
     config = ours.config
     if args.video:
-        pixel_values, _ = _clips(_existing_file(args.video), ours, 1, 1, args.rate)
+        pixel_values, _ = _views(_existing_file(args.video), ours, "single", args.rate)
     else:
         generator = torch.Generator().manual_seed(args.seed)
         pixel_values = torch.randn(1, config.num_frames, config.num_channels, config.image_size, config.image_size, generator=generator)
@@ -248,7 +235,7 @@ def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: floa
     import matplotlib.pyplot as plt
 
     config = model.config
-    pixel_values, views = _clips(video, model, 1, 1, rate)  # (1, T, C, S, S)
+    pixel_values, views = _views(video, model, "single", rate)  # (1, T, C, S, S)
     mask = tube_mask(1, config.grid, mask_ratio, generator=torch.Generator().manual_seed(seed))
     _progress("reconstructing")
     with torch.no_grad():

@@ -9,6 +9,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
+PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")  # transformers' names
 HIDDEN_ACTS = ("gelu",)  # the exact erf GELU, the only activation of every published VideoMAE
 # config.json keys spelled differently elsewhere: transformers v5 writes `qv_bias` where v4 and the Hub say `qkv_bias`
 _ALIASES = {"qv_bias": "qkv_bias", "_attn_implementation": "attn_implementation"}
@@ -36,6 +37,9 @@ class VideoMAEConfig:
     norm_pix_loss: bool = True
     num_labels: int = 2
     id2label: dict[int, str] | None = None
+    hidden_dropout_prob: float = 0.0  # after each sub-layer's output projection, in training mode (as transformers)
+    attention_probs_dropout_prob: float = 0.0  # on the attention probabilities, in training mode
+    problem_type: str | None = None  # the classifier's loss; None: from num_labels and the labels' dtype
     attn_implementation: str = "sdpa"  # "sdpa" (fused kernel) or "eager" (the attention written out)
     architectures: list[str] = field(default_factory=list)  # from config.json: which model class was saved
 
@@ -63,6 +67,11 @@ class VideoMAEConfig:
             raise ValueError(f"VideoMAEConfig.hidden_act must be one of {HIDDEN_ACTS}, got {self.hidden_act!r}")
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
             raise ValueError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"VideoMAEConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"VideoMAEConfig.problem_type must be one of {PROBLEM_TYPES}, got {self.problem_type!r}")
         if not self.layer_norm_eps > 0:
             raise ValueError(f"VideoMAEConfig.layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
         if self.id2label:

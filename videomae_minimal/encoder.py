@@ -3,13 +3,13 @@ from __future__ import annotations
 
 __all__ = ['Attention', 'MLP', 'Block', 'VideoMAEModelOutput', 'check_mask', 'VideoMAEModel']
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from videomae_minimal.config import VideoMAEConfig
+from videomae_minimal.outputs import ModelOutput
 from videomae_minimal.patches import TubeletEmbedding, check_pixel_values
 from videomae_minimal.positions import sinusoid_table
 
@@ -17,14 +17,16 @@ from videomae_minimal.positions import sinusoid_table
 class Attention(nn.Module):
     "Multi-head self-attention with biases on q and v only (the key bias would cancel in the softmax)."
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_implementation: str = "sdpa"):
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_implementation: str = "sdpa",
+                 attention_dropout: float = 0.0, hidden_dropout: float = 0.0):
         super().__init__()
         self.num_heads, self.head_dim = num_heads, dim // num_heads
-        self.attn_implementation = attn_implementation
+        self.attn_implementation, self.attention_dropout = attn_implementation, attention_dropout
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)  # rows: q | k | v, one matmul for all three
         self.q_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
         self.v_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
         self.proj = nn.Linear(dim, dim)
+        self.proj_dropout = nn.Dropout(hidden_dropout)  # transformers' hidden_dropout_prob, in training mode only
 
     def forward(self, x: torch.Tensor, output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         "(B, N, D) -> the attended tokens (B, N, D), and the attention probabilities (B, nh, N, N) or None."
@@ -38,32 +40,35 @@ class Attention(nn.Module):
         if self.attn_implementation == "eager" or output_attentions:
             scores = (q @ k.transpose(-2, -1)) * self.head_dim ** -0.5  # (B, nh, N, N)
             probabilities = scores.softmax(dim=-1)  # (B, nh, N, N): row i, how much token i takes from each token
+            probabilities = F.dropout(probabilities, self.attention_dropout, self.training)  # identity unless training
             y = probabilities @ v  # (B, nh, N, hd)
-        else:
-            y = F.scaled_dot_product_attention(q, k, v)  # (B, nh, N, hd): the same, fused, no (N, N) matrix kept
+        else:  # the same, fused, no (N, N) matrix kept
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attention_dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(B, N, D)  # (B, N, D): heads side by side again
-        return self.proj(y), probabilities  # (B, N, D), (B, nh, N, N) or None
+        return self.proj_dropout(self.proj(y)), probabilities  # (B, N, D), (B, nh, N, N) or None
 
 
 class MLP(nn.Module):
-    def __init__(self, dim: int, hidden: int):
+    def __init__(self, dim: int, hidden: int, hidden_dropout: float = 0.0):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
         self.fc2 = nn.Linear(hidden, dim)
+        self.dropout = nn.Dropout(hidden_dropout)  # in training mode only, as transformers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))  # (B, N, D) -> (B, N, 4D) -> (B, N, D), exact erf GELU
+        return self.dropout(self.fc2(F.gelu(self.fc1(x))))  # (B, N, D) -> (B, N, 4D) -> (B, N, D), exact erf GELU
 
 
 class Block(nn.Module):
     "Pre-LayerNorm transformer block: x + Attn(LN(x)), then x + MLP(LN(x))."
 
-    def __init__(self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool, eps: float, attn_implementation: str):
+    def __init__(self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool, eps: float, attn_implementation: str,
+                 hidden_dropout: float = 0.0, attention_dropout: float = 0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
-        self.attn = Attention(dim, num_heads, qkv_bias, attn_implementation)
+        self.attn = Attention(dim, num_heads, qkv_bias, attn_implementation, attention_dropout, hidden_dropout)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
-        self.mlp = MLP(dim, mlp_hidden)
+        self.mlp = MLP(dim, mlp_hidden, hidden_dropout)
 
     def forward(self, x: torch.Tensor, output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         attended, probabilities = self.attn(self.norm1(x), output_attentions)  # (B, N, D), (B, nh, N, N) or None
@@ -72,11 +77,9 @@ class Block(nn.Module):
         return x, probabilities
 
 
-@dataclass
-class VideoMAEModelOutput:
-    last_hidden_state: torch.Tensor  # (B, N_visible, D)
-    hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings, then each block's output: (B, N_visible, D) each
-    attentions: tuple[torch.Tensor, ...] | None = None  # each block's probabilities: (B, nh, N_visible, N_visible) each
+class VideoMAEModelOutput(ModelOutput):
+    "last_hidden_state (B, N_visible, D); hidden_states: the embeddings, then each block's output; attentions: per block."
+    fields = ("last_hidden_state", "hidden_states", "attentions")
 
 
 def check_mask(bool_masked_pos: torch.Tensor, batch_size: int, num_patches: int) -> int:
@@ -103,15 +106,17 @@ class VideoMAEModel(nn.Module):
         self.register_buffer("position_table", sinusoid_table(config.num_patches, config.hidden_size), persistent=False)
         self.blocks = nn.ModuleList(
             Block(config.hidden_size, config.num_attention_heads, config.intermediate_size, config.qkv_bias,
-                  config.layer_norm_eps, config.attn_implementation) for _ in range(config.num_hidden_layers))
+                  config.layer_norm_eps, config.attn_implementation, config.hidden_dropout_prob,
+                  config.attention_probs_dropout_prob) for _ in range(config.num_hidden_layers))
+        self.gradient_checkpointing = False  # True: blocks recompute their activations in the backward pass
         # With mean pooling the classifier normalises the pooled vector instead (fc_norm).
         self.norm = None if config.use_mean_pooling else nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> VideoMAEModelOutput:
+    def forward(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False, return_dict: bool | None = None) -> VideoMAEModelOutput | tuple:
         check_pixel_values(pixel_values, self.config)
         B = pixel_values.shape[0]
-        positions = self.position_table.to(pixel_values.dtype)  # (N, D)
+        positions = self.position_table.to(self.patch_embed.proj.weight.dtype)  # (N, D), in the model's dtype
         if bool_masked_pos is None:
             x = self.patch_embed(pixel_values) + positions  # (B, N, D)
         else:  # embed only the visible tubelets, each with its own position; token order kept
@@ -120,11 +125,15 @@ class VideoMAEModel(nn.Module):
             x = self.patch_embed(pixel_values, bool_masked_pos) + visible_positions  # (B, N_visible, D)
         hidden_states, attentions = [x], []
         for block in self.blocks:
-            x, probabilities = block(x, output_attentions)  # (B, N_visible, D), (B, nh, N_visible, N_visible) or None
+            if self.gradient_checkpointing and self.training:  # keep only the block's input; recompute the rest later
+                x, probabilities = checkpoint(block, x, output_attentions, use_reentrant=False)
+            else:
+                x, probabilities = block(x, output_attentions)  # (B, N_visible, D), (B, nh, N_visible, N_visible) or None
             if output_hidden_states:
                 hidden_states.append(x)
             attentions.append(probabilities)
         if self.norm is not None:
             x = self.norm(x)
-        return VideoMAEModelOutput(last_hidden_state=x, hidden_states=tuple(hidden_states) if output_hidden_states else None,
-                                   attentions=tuple(attentions) if output_attentions else None)
+        out = VideoMAEModelOutput(last_hidden_state=x, hidden_states=tuple(hidden_states) if output_hidden_states else None,
+                                  attentions=tuple(attentions) if output_attentions else None)
+        return out.returned(return_dict)  # the tuple for return_dict=False, as transformers

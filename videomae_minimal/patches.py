@@ -33,6 +33,7 @@ class TubeletEmbedding(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None) -> torch.Tensor:
         check_pixel_values(pixel_values, self.config)
+        pixel_values = pixel_values.to(self.proj.weight.dtype)  # a model loaded in bf16 or fp16 takes float32 input too
         if bool_masked_pos is None:
             x = pixel_values.transpose(1, 2)  # (B, C, T, H, W): Conv3d wants channels first
             x = self.proj(x)  # (B, D, T', H', W')
