@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean stats \
-	tiny-checkpoint bundled-clips ablations
+	tiny-checkpoint bundled-clips findings
 
 help:
 	@echo "make demo        classify the bundled motion clips, draw a reconstruction (the main job)"
@@ -19,7 +19,7 @@ help:
 	@echo "make student     the student version of the course (solutions removed) -> student/"
 	@echo "make tiny-checkpoint  retrain data/checkpoints/tiny-{pretrained,finetuned} with the recorded commands"
 	@echo "make bundled-clips    rewrite data/videos/synthetic_motion (8 clips, seed 7)"
-	@echo "make ablations   the ablation table of notebook 10 -> benchmarks/ablations.{json,md}"
+	@echo "make findings    notebook 10's measured findings, over seeds (about 50 minutes) -> benchmarks/findings.{json,md}"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -87,8 +87,8 @@ tiny-checkpoint: $(STAMP)
 bundled-clips: $(STAMP)
 	$(PY) -m videomae_minimal make-synthetic data/videos/synthetic_motion --num 8 --seed 7 --overwrite
 
-ablations: $(STAMP)
-	$(PY) benchmarks/ablations.py --out benchmarks/ablations
+findings: $(STAMP)  # two runs at a time, one thread each: about 50 minutes on 2 cores
+	$(PY) benchmarks/findings.py --out benchmarks/findings
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

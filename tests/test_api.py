@@ -260,7 +260,7 @@ def test_classify_and_embed_a_video_in_one_call(saved):
         vm.classify_video(clip, ROOT / "data" / "checkpoints" / "tiny-pretrained")
 
 
-def test_the_command_line_classifies_with_classify_video(capsys):
+def test_the_command_line_prints_what_classify_video_returns(capsys):
     from videomae_minimal.cli import main
 
     clip = ROOT / "data" / "videos" / "synthetic_motion" / "006_grow.mp4"
@@ -269,3 +269,39 @@ def test_the_command_line_classifies_with_classify_video(capsys):
     printed = json.loads(capsys.readouterr().out)["predictions"]
     expected = vm.classify_video(clip, finetuned, top_k=3, rate=1)
     assert [(p["label"], round(p["score"], 6)) for p in printed] == [(label, round(score, 6)) for label, score in expected]
+
+
+def test_outputs_keep_attributes_and_keys_in_step():
+    out = vm.VideoClassificationOutput(logits=torch.ones(2, 3))
+    assert list(out.keys()) == ["logits"] and out.loss is None and out[0] is out.logits
+    out.loss = torch.tensor(0.5)  # as transformers' outputs: setting a field sets the key too, in field order
+    assert list(out.keys()) == ["loss", "logits"] and out[0] is out.loss and out["loss"] is out.loss
+    out["loss"] = torch.tensor(0.25)
+    assert out.loss.item() == 0.25
+    out.loss = None
+    assert list(out.keys()) == ["logits"]
+    with pytest.raises(KeyError, match="has no field 'logit'"):
+        out["logit"] = torch.ones(1)
+
+
+def test_loading_options_and_config_overrides(saved):
+    finetuned = ROOT / "data" / "checkpoints" / "tiny-finetuned"
+    same = vm.from_pretrained(finetuned, num_labels=8)  # the checkpoint's own count: its names stay
+    assert same.config.id2label[0] == "move_right"
+    model = vm.from_pretrained(finetuned, problem_type="multi_label_classification", hidden_dropout_prob=0.1)
+    assert model.config.problem_type == "multi_label_classification" and model.encoder.blocks[0].mlp.dropout.p == 0.1
+    reference = transformers.VideoMAEForVideoClassification.from_pretrained(finetuned, hidden_dropout_prob=0.1)
+    assert reference.config.hidden_dropout_prob == 0.1  # what transformers does with the same keyword
+    with pytest.raises(TypeError, match="from_pretrained got 'hidden_dropout': neither an option nor a VideoMAEConfig field"):
+        vm.from_pretrained(finetuned, hidden_dropout=0.1)
+    with pytest.raises(vm.CheckpointError, match="pass ignore_mismatched_sizes=True"):
+        vm.from_pretrained(finetuned, num_labels=3)
+    model.train()
+    clip = ROOT / "data" / "videos" / "synthetic_motion" / "000_move_right.mp4"
+    vm.classify_video(clip, model, rate=1)
+    vm.embed_video(clip, model, rate=1)
+    assert model.training  # a model handed in comes back in the mode it had
+    with pytest.raises(ValueError, match="rate \\(the step between sampled frames\\) must be a positive integer, got 0"):
+        vm.classify_video(clip, model, rate=0)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # transformers' keyword
+    assert model.is_gradient_checkpointing and model.is_activation_checkpointing

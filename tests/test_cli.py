@@ -224,4 +224,4 @@ def test_compare_a_bf16_checkpoint(checkpoints, tmp_path):
 
 def test_classify_rejects_bad_top_k(checkpoints):
     result = cli("classify", VIDEO, "--checkpoint", checkpoints["classification"], "--top-k", "0")
-    assert result.returncode == 2 and "--top-k must be at least 1" in result.stderr
+    assert result.returncode == 2 and "argument --top-k: must be at least 1, got 0" in result.stderr

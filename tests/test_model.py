@@ -125,8 +125,8 @@ def tensors_in(output):
         return [output]
     if isinstance(output, (tuple, list)):
         return [t for item in output for t in tensors_in(item)]
-    if hasattr(output, "__dataclass_fields__"):
-        return [t for name in output.__dataclass_fields__ for t in tensors_in(getattr(output, name))]
+    if isinstance(output, dict):  # our outputs (outputs.ModelOutput) are dicts of their fields
+        return [t for value in output.values() for t in tensors_in(value)]
     return []
 
 
@@ -142,7 +142,7 @@ def test_forward_hooks_see_what_each_module_returned(saved, kind):
         def hook(name):
             return lambda module, args, output: kept.__setitem__(name, [t.clone() if clone else t for t in tensors_in(output)])
 
-        handles = [module.register_forward_hook(hook(name)) for name, module in ours.named_modules() if name]
+        handles = [module.register_forward_hook(hook(name or "the model")) for name, module in ours.named_modules()]
         try:
             with torch.no_grad():
                 ours(pixel_values, mask) if kind == "pretraining" else ours(pixel_values)

@@ -294,10 +294,10 @@ def test_evaluate_json():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["make-synthetic", "{tmp}/x", "--num", "0"], "--num must be at least 1, got 0"),
+    (["make-synthetic", "{tmp}/x", "--num", "0"], "argument --num: must be at least 1, got 0"),
     (["pretrain", "--synthetic", "8", "--out", "{tmp}/r", "--mask-ratio", "1.5"], "--mask-ratio must be in (0, 1), got 1.5"),
     (["pretrain", "--data", "{tmp}/none", "--out", "{tmp}/r"], "--data {tmp}/none: no such folder"),
-    (["pretrain", "--synthetic", "8", "--out", "{tmp}/r", "--steps", "0"], "steps must be an integer >= 1, got 0"),
+    (["pretrain", "--synthetic", "8", "--out", "{tmp}/r", "--steps", "0"], "argument --steps: must be at least 1, got 0"),
     (["pretrain", "--synthetic", "8", "--out", "{tmp}/r", "--resume"], "{tmp}/r: no checkpoint to resume from"),
     (["finetune", "--synthetic", "8", "--out", "{tmp}/r", "--init", "{tmp}/none"], "--init {tmp}/none: not a checkpoint folder"),
     (["finetune", "--synthetic", "8", "--out", "{tmp}/r", "--init", "none", "--num-labelled", "9"],
@@ -307,7 +307,11 @@ def test_evaluate_json():
 ])
 def test_user_errors_exit_2_and_say_what_is_wrong(tmp_path, capsys, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    assert main(args) == 2
+    try:
+        status = main(args)
+    except SystemExit as e:  # argparse refuses a malformed number before anything runs
+        status = e.code
+    assert status == 2
     assert message.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
 
 
@@ -348,3 +352,28 @@ def test_demo_from_a_clean_checkout(tmp_path):
 
     image = matplotlib.image.imread(tmp_path / "videomae_demo.png")
     assert image.ndim == 3 and image.std() > 0.05
+
+
+def test_labels_per_class_and_the_linear_probe(tmp_path):
+    from videomae_minimal.runs import balanced_subset
+
+    data = SyntheticMotion(80, seed=3)
+    few = balanced_subset(data, 3, seed=5)
+    assert np.bincount(few.labels(np.arange(len(few))), minlength=8).tolist() == [3] * 8
+    assert np.array_equal(few.indices, balanced_subset(data, 3, seed=5).indices)
+    assert not np.array_equal(few.indices, balanced_subset(data, 3, seed=6).indices)
+    with pytest.raises(TrainingError, match="labels_per_class \\(11\\) is more than the 10 clips of class 'move_right'"):
+        balanced_subset(data, 11, seed=0)
+    with pytest.raises(TrainingError, match="give num_labelled or labels_per_class, not both"):
+        TrainingArgs("finetune", "synthetic:80", num_labelled=8, labels_per_class=1)
+    with pytest.raises(TrainingError, match=r"linear_probe \(--linear-probe\) freezes a pre-trained encoder: it needs init"):
+        TrainingArgs("finetune", "synthetic:80", linear_probe=True)
+    args = TrainingArgs("finetune", "synthetic:80", init=str(PRETRAINED), labels_per_class=2, linear_probe=True,
+                        steps=3, batch_size=8, eval_data="")
+    trained = train(args, tmp_path / "probe", progress=False)["model"].state_dict()
+    start = from_pretrained(PRETRAINED).state_dict()
+    initial_head = build_model(args, dict(enumerate(MOTIONS))).state_dict()["head.weight"]
+    encoder = [k for k in trained if k.startswith("encoder.")]
+    assert encoder and all(torch.equal(trained[k], start[k]) for k in encoder)  # frozen
+    assert not torch.equal(trained["head.weight"], initial_head)  # the head did train
+    assert json.loads((tmp_path / "probe" / "training.json").read_text())["args"]["labels_per_class"] == 2

@@ -35,14 +35,16 @@ def _first_parameter(model: nn.Module) -> torch.Tensor:
     return next(model.parameters())
 
 
-def gradient_checkpointing_enable(self) -> None:
-    "Recompute each block's activations in the backward pass: the same gradients, less memory, about a third more compute."
+def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **options) -> None:
+    """Recompute each block's activations in the backward pass: the same gradients, less memory, about a fifth more
+    time. transformers' options (use_reentrant, every_n_layers, offload, ...) are accepted and not needed: every block
+    is checkpointed, non-reentrant."""
     for module in self.modules():
         if isinstance(module, (VideoMAEModel, Decoder)):
             module.gradient_checkpointing = True
 
 
-def gradient_checkpointing_disable(self) -> None:
+def gradient_checkpointing_disable(self, **options) -> None:
     for module in self.modules():
         if isinstance(module, (VideoMAEModel, Decoder)):
             module.gradient_checkpointing = False
@@ -57,7 +59,7 @@ for _cls in MODEL_CLASSES:
     _cls.gradient_checkpointing_disable = gradient_checkpointing_disable
     _cls.activation_checkpointing_enable = gradient_checkpointing_enable  # transformers 5's new name for the same
     _cls.activation_checkpointing_disable = gradient_checkpointing_disable
-    _cls.is_gradient_checkpointing = property(lambda self: any(
+    _cls.is_gradient_checkpointing = _cls.is_activation_checkpointing = property(lambda self: any(
         getattr(m, "gradient_checkpointing", False) for m in self.modules()), doc="Whether any part recomputes.")
 
 
@@ -67,19 +69,23 @@ def _as_model(model_or_checkpoint) -> nn.Module:
     return from_pretrained(model_or_checkpoint, dtype=torch.float32)  # CPU arithmetic, whatever it was saved in
 
 
-def video_views(path, model: nn.Module, views: str = "single", rate: int = 4) -> tuple[torch.Tensor, np.ndarray]:
+def video_views(path, model: nn.Module, views: str = "single", rate: int = 4,
+                autorotate: bool = True) -> tuple[torch.Tensor, np.ndarray]:
     """The test protocol's views of `path` as `model`'s preprocessor config processes them: pixel values
     (V, T, C, S, S) and each view's frame indices. "single": the centre window of three, centre crop;
-    "kinetics": 5 windows x 3 crops. Each frame is decoded once, whatever the number of views."""
+    "kinetics": 5 windows x 3 crops. Each frame is decoded once, whatever the number of views, and turned as a
+    player shows it (appendix A1) unless `autorotate=False`."""
     if views not in ("single", "kinetics"):
         raise ValueError(f"views must be 'single' or 'kinetics', got {views!r}")
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
+        raise ValueError(f"rate (the step between sampled frames) must be a positive integer, got {rate!r}")
     config, pp = model.config, model.preprocessor_config
     if pp.crop_size != config.image_size:
         raise ValueError(f"the checkpoint's preprocessor crops {pp.crop_size} px but its model takes {config.image_size} px")
     windows = kinetics_test_views(video_info(path).num_frames, config.num_frames, rate, num_windows=5 if views == "kinetics" else 3)
     windows = windows if views == "kinetics" else windows[1:2]  # (W, T) frame indices
     wanted = np.unique(windows)
-    frames = read_video(path, wanted)  # (F, H, W, 3) uint8
+    frames = read_video(path, wanted, autorotate=autorotate)  # (F, H, W, 3) uint8
     row = {int(f): i for i, f in enumerate(wanted)}
     crops = 3 if views == "kinetics" else 1
     pixel_values = torch.cat([preprocess_views(frames[[row[int(f)] for f in window]], num_crops=crops, size=pp.size,
@@ -89,38 +95,46 @@ def video_views(path, model: nn.Module, views: str = "single", rate: int = 4) ->
 
 @torch.no_grad()
 def video_probabilities(path, model_or_checkpoint, views: str = "single", rate: int = 4, batch_size: int = 3,
-                        progress=None) -> torch.Tensor:
+                        progress=None, autorotate: bool = True) -> torch.Tensor:
     "The classifier's softmax averaged over the views of `path`: (num_labels,). `progress(message)` hears each batch."
     model = _as_model(model_or_checkpoint)
     if not isinstance(model, VideoMAEForVideoClassification):
         raise ValueError(f"classifying needs a VideoMAEForVideoClassification checkpoint, got a {type(model).__name__}")
-    pixel_values, _ = video_views(path, model, views, rate)  # (V, T, C, S, S)
-    probabilities = []
+    pixel_values, _ = video_views(path, model, views, rate, autorotate)  # (V, T, C, S, S)
+    probabilities, was_training = [], model.training
+    model.eval()
     for start in range(0, len(pixel_values), batch_size):
         if progress:
             progress(f"running the model on views {start + 1}-{min(start + batch_size, len(pixel_values))} of {len(pixel_values)}")
-        probabilities.append(model.eval()(pixel_values[start:start + batch_size]).logits.float().softmax(dim=-1))
+        probabilities.append(model(pixel_values[start:start + batch_size]).logits.float().softmax(dim=-1))
+    model.train(was_training)
     return torch.cat(probabilities).mean(dim=0)  # (num_labels,)
 
 
 def classify_video(path, model_or_checkpoint, top_k: int = 5, views: str = "single", rate: int = 4,
-                   labels: dict[int, str] | None = None) -> list[tuple[str, float]]:
+                   labels: dict[int, str] | None = None, autorotate: bool = True) -> list[tuple[str, float]]:
     "The top-k (label, probability) pairs of `path`, best first, averaged over the test protocol's views."
     model = _as_model(model_or_checkpoint)
-    mean = video_probabilities(path, model, views, rate)  # (num_labels,)
+    mean = video_probabilities(path, model, views, rate, autorotate=autorotate)  # (num_labels,)
     top = mean.topk(min(top_k, len(mean)))
     names = labels or model.config.id2label
     return [(names[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
 
 
 @torch.no_grad()
-def embed_video(path, model_or_checkpoint, views: str = "single", rate: int = 4) -> torch.Tensor:
-    """One feature vector for `path`, averaged over its views: (D,). A classifier's pooled vector (the mean of its
-    tokens through fc_norm); for an encoder or a pre-training checkpoint, the mean of the encoder's output tokens."""
-    model = _as_model(model_or_checkpoint).eval()
-    pixel_values, _ = video_views(path, model, views, rate)  # (V, T, C, S, S)
+def embed_video(path, model_or_checkpoint, views: str = "single", rate: int = 4, autorotate: bool = True) -> torch.Tensor:
+    """One feature vector for `path`, averaged over its views: (D,). A classifier's pooled vector, what its head
+    reads (the mean of its tokens through fc_norm; token 0 for one without mean pooling); for an encoder or a
+    pre-training checkpoint, the mean of the encoder's output tokens."""
+    model = _as_model(model_or_checkpoint)
+    was_training = model.training
+    pixel_values, _ = video_views(path, model, views, rate, autorotate)  # (V, T, C, S, S)
     encoder = model if isinstance(model, VideoMAEModel) else model.encoder
-    pooled = encoder(pixel_values).last_hidden_state.mean(dim=1)  # (V, D): every token, there is no CLS token
+    tokens = encoder.eval()(pixel_values).last_hidden_state  # (V, N, D)
+    model.train(was_training)
+    if isinstance(model, VideoMAEForVideoClassification) and model.fc_norm is None:
+        return tokens[:, 0].float().mean(dim=0)  # (D,): the classifier's token-0 path (08); it is not a CLS token
+    pooled = tokens.mean(dim=1)  # (V, D): every token, there is no CLS token
     if getattr(model, "fc_norm", None) is not None:
         pooled = model.fc_norm(pooled)  # (V, D)
     return pooled.float().mean(dim=0)  # (D,)

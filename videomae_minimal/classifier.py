@@ -14,6 +14,7 @@ from videomae_minimal.outputs import ModelOutput
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config: VideoMAEConfig) -> torch.Tensor:
     "The loss transformers' VideoMAEForVideoClassification computes for `labels`: MSE, cross-entropy or BCE-with-logits."
+    labels = labels.to(logits.device)
     problem = config.problem_type or ("regression" if config.num_labels == 1 else "single_label_classification"
                                       if labels.dtype in (torch.long, torch.int) else "multi_label_classification")
     if problem == "regression":

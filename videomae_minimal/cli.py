@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -28,6 +29,8 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 BUNDLED_MOTION_CLIPS = DATA / "videos" / "synthetic_motion"  # written by `make-synthetic ... --num 8 --seed 7`
 TINY_PRETRAINED = DATA / "checkpoints" / "tiny-pretrained"
 TINY_FINETUNED = DATA / "checkpoints" / "tiny-finetuned"
+AUTOROTATE_HELP = ("keep the frames as stored: do not turn them as the file's display matrix says "
+                   "(a phone video held upright is shown turned; by default the frames are read as a player shows them)")
 STATISTICS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "half": ((0.5,) * 3, (0.5,) * 3)}
 
 
@@ -36,6 +39,38 @@ class CommandError(Exception):
 
 
 _START = time.perf_counter()
+
+
+def _integer(minimum: int):
+    "An argparse type: an integer of at least `minimum`. argparse's error names the flag: `argument --rate: ...`."
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _number(minimum: float, above: bool = False):
+    "An argparse type: a finite number, at least `minimum` (or above it)."
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (above and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be a finite number {'above' if above else 'of at least'} {minimum:g}, "
+                                             f"got {text}")
+        return value
+    return parse
+
+
+def _json(data) -> str:
+    "One JSON object as RFC 8259 allows it: never NaN or Infinity (callers refuse non-finite results before this)."
+    return json.dumps(data, allow_nan=False)
 
 
 def _progress(message: str) -> None:
@@ -57,7 +92,8 @@ def _save_figure_atomic(fig, out: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _frames_picture(video: Path, out: Path, num_frames: int, rate: int, seed: int, statistics: str) -> str:
+def _frames_picture(video: Path, out: Path, num_frames: int, rate: int, seed: int, statistics: str,
+                    autorotate: bool = True) -> str:
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -65,7 +101,7 @@ def _frames_picture(video: Path, out: Path, num_frames: int, rate: int, seed: in
 
     info = video_info(video)
     indices = sample_frame_indices(num_frames, rate, info.num_frames, rng=seed)
-    frames = read_video(video, indices)  # (T, H, W, 3) uint8
+    frames = read_video(video, indices, autorotate=autorotate)  # (T, H, W, 3) uint8
     mean, std = STATISTICS[statistics]
     pixel_values = preprocess(frames, mean=mean, std=std)  # (T, 3, 224, 224) float32
     shown = frames_from_pixel_values(pixel_values, mean=mean, std=std)  # (T, 224, 224, 3) uint8
@@ -73,7 +109,9 @@ def _frames_picture(video: Path, out: Path, num_frames: int, rate: int, seed: in
                       suptitle=f"{video.name}: {num_frames} frames (rate {rate}, seed {seed}) as the model sees them")
     _save_figure_atomic(fig, out)
     plt.close(fig)
-    return (f"{video.name}: {info.num_frames} frames, {info.width}x{info.height}, {info.codec}\n"
+    turned = (f" (stored {info.width}x{info.height}, turned {info.rotation} degrees{', mirrored' if info.mirrored else ''}"
+              f"{'' if autorotate else '; kept as stored: --no-autorotate'})" if info.rotation or info.mirrored else "")
+    return (f"{video.name}: {info.num_frames} frames, {info.display_width}x{info.display_height}{turned}, {info.codec}\n"
             f"sampled frames {indices.tolist()}\n"
             f"pixel_values {tuple(pixel_values.shape)} {pixel_values.dtype}, {statistics} mean/std\n"
             f"wrote {out}")
@@ -88,7 +126,7 @@ def _existing_file(path: str) -> Path:
 
 def cmd_frames(args) -> str:
     return _frames_picture(_existing_file(args.video), Path(args.out), args.num_frames, args.rate, args.seed,
-                           args.statistics)
+                           args.statistics, not args.no_autorotate)
 
 
 def cmd_synthetic_clip(args) -> str:
@@ -134,21 +172,23 @@ def _load(checkpoint: str, want=None, config: str | None = None):
     return model
 
 
-def _views(video: Path, model, views: str, rate: int) -> tuple[torch.Tensor, np.ndarray]:
+def _views(video: Path, model, views: str, rate: int, autorotate: bool = True) -> tuple[torch.Tensor, np.ndarray]:
     "The test protocol's views of `video` as the checkpoint wants them (api.video_views), with a progress line."
     _progress(f"reading {video.name}")
-    try:
-        return video_views(video, model, views, rate)
-    except ValueError as e:
-        if "preprocessor crops" in str(e):
-            raise CommandError(str(e)) from None
-        raise
+    return video_views(video, model, views, rate, autorotate)
 
 
-def _predict(video: Path, model, views: str, rate: int, top_k: int, labels: dict[int, str]) -> list[dict]:
+def _predict(video: Path, model, views: str, rate: int, top_k: int, labels: dict[int, str], checkpoint: str,
+             autorotate: bool = True) -> list[dict]:
     "The top-k labels of `video` with their softmax probabilities, averaged over the test protocol's views."
     _progress(f"reading {video.name}")
-    mean = video_probabilities(video, model, views, rate, progress=_progress)  # (num_labels,)
+    if video_info(video).num_frames == 1:
+        print(f"warning: {video} has a single frame (an image, or a one-frame video): it is classified as a still "
+              "clip, that frame repeated, so no motion can inform the prediction", file=sys.stderr)
+    mean = video_probabilities(video, model, views, rate, progress=_progress, autorotate=autorotate)  # (num_labels,)
+    if not torch.isfinite(mean).all():
+        raise CommandError(f"{checkpoint}: the model's outputs on {video} are not finite numbers (NaN or Inf): "
+                           "its weights are broken")
     top = mean.topk(min(top_k, len(mean)))
     return [{"id": int(i), "label": labels[int(i)], "score": float(p)} for p, i in zip(top.values, top.indices)]
 
@@ -158,15 +198,15 @@ def cmd_classify(args) -> str:
     model = _load(args.checkpoint, VideoMAEForVideoClassification, args.config)
     labels = model.config.id2label
     if args.labels:
-        names = _existing_file(args.labels).read_text(encoding="utf-8").splitlines()
+        names = [line.strip() for line in _existing_file(args.labels).read_text(encoding="utf-8").splitlines()
+                 if line.strip()]  # blank lines (a trailing one, above all) are not labels
         if len(names) != model.config.num_labels:
             raise CommandError(f"{args.labels}: {len(names)} labels, but the checkpoint has {model.config.num_labels} classes")
         labels = dict(enumerate(names))
-    if args.top_k < 1:
-        raise CommandError(f"--top-k must be at least 1, got {args.top_k}")
-    predictions = _predict(video, model, args.views, args.rate, args.top_k, labels)
+    predictions = _predict(video, model, args.views, args.rate, args.top_k, labels, args.checkpoint,
+                           not args.no_autorotate)
     if args.json:
-        return json.dumps({"video": str(video), "checkpoint": args.checkpoint, "predictions": predictions})
+        return _json({"video": str(video), "checkpoint": args.checkpoint, "predictions": predictions})
     return "\n".join(f"{p['score']:7.2%}  {p['label']} ({p['id']})" for p in predictions)
 
 
@@ -188,7 +228,7 @@ def cmd_compare(args) -> tuple[str, int]:
     ours = _load(args.checkpoint, config=args.config)
     config = ours.config
     if args.video:
-        pixel_values, _ = _views(_existing_file(args.video), ours, "single", args.rate)
+        pixel_values, _ = _views(_existing_file(args.video), ours, "single", args.rate, not args.no_autorotate)
     else:
         generator = torch.Generator().manual_seed(args.seed)
         pixel_values = torch.randn(1, config.num_frames, config.num_channels, config.image_size, config.image_size, generator=generator)
@@ -207,9 +247,13 @@ def cmd_compare(args) -> tuple[str, int]:
             diffs = {"logits": (ours(pixel_values).logits - theirs(pixel_values).logits).abs().max().item()}
         else:
             diffs = {"last_hidden_state": (ours(pixel_values).last_hidden_state - theirs(pixel_values).last_hidden_state).abs().max().item()}
+    broken = [name for name, d in diffs.items() if not math.isfinite(d)]
+    if broken:
+        raise CommandError(f"{args.checkpoint}: the {' and '.join(broken)} are not finite numbers (NaN or Inf) here or in "
+                           "transformers: its weights are broken, and there is nothing to compare")
     match = all(d <= args.atol for d in diffs.values())
     if args.json:
-        text = json.dumps({"checkpoint": args.checkpoint, "video": args.video, "model": type(ours).__name__, "atol": args.atol,
+        text = _json({"checkpoint": args.checkpoint, "video": args.video, "model": type(ours).__name__, "atol": args.atol,
                            "max_abs_diff": diffs, "match": match})
     else:
         text = "\n".join(f"{name}: max |difference| {d:.2e} {'<=' if d <= args.atol else '>'} atol {args.atol:g}"
@@ -223,11 +267,13 @@ def cmd_reconstruct(args) -> str:
     if not 0 <= args.mask_ratio < 1:
         raise CommandError(f"--mask-ratio must be in [0, 1), got {args.mask_ratio}")
     model = _load(args.checkpoint, VideoMAEForPreTraining, args.config)
-    loss, masked = _reconstruction_picture(video, model, Path(args.out), args.mask_ratio, args.seed, args.rate)
+    loss, masked = _reconstruction_picture(video, model, Path(args.out), args.mask_ratio, args.seed, args.rate,
+                                           not args.no_autorotate)
     return f"loss {loss:.4f} over {masked} masked tubelets\nwrote {args.out}"
 
 
-def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: float, seed: int, rate: int) -> tuple[float, int]:
+def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: float, seed: int, rate: int,
+                            autorotate: bool = True) -> tuple[float, int]:
     "Draw the original, masked and reconstructed frames of a clip of `video`; return the loss and the masked count."
     import matplotlib
 
@@ -235,7 +281,7 @@ def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: floa
     import matplotlib.pyplot as plt
 
     config = model.config
-    pixel_values, views = _views(video, model, "single", rate)  # (1, T, C, S, S)
+    pixel_values, views = _views(video, model, "single", rate, autorotate)  # (1, T, C, S, S)
     mask = tube_mask(1, config.grid, mask_ratio, generator=torch.Generator().manual_seed(seed))
     _progress("reconstructing")
     with torch.no_grad():
@@ -261,17 +307,8 @@ def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: floa
 
 
 # --- training on the synthetic motion task (notebook 10): make-synthetic, pretrain, finetune, evaluate, demo ---------
-def _positive(name: str, value: int, minimum: int = 1) -> int:
-    if value < minimum:
-        raise CommandError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
 def cmd_make_synthetic(args) -> str:
-    _positive("--num", args.num)
-    _positive("--seed", args.seed, 0)
-    _positive("--frames", args.frames)
-    if args.size < 8 or args.size % 2:
+    if args.size % 2:
         raise CommandError(f"--size must be an even number of pixels >= 8, got {args.size}")
     data = SyntheticMotion(args.num, args.seed, args.frames, args.size)
     _progress(f"writing {args.num} clips of {args.frames} frames, {args.size}x{args.size}, seed {args.seed}")
@@ -286,13 +323,13 @@ def _data_spec(args, data_option: str, synthetic_option: str) -> str | None:
             raise CommandError(f"--{data_option.replace('_', '-')} {folder}: no such folder")
         return folder
     if count is not None:
-        return f"synthetic:{_positive('--' + synthetic_option.replace('_', '-'), count, 0)}"
+        return f"synthetic:{count}"
     return None
 
 
 def _run_training(args, task: str) -> str:
     if args.threads is not None:
-        torch.set_num_threads(_positive("--threads", args.threads))
+        torch.set_num_threads(args.threads)
     data = _data_spec(args, "data", "synthetic")
     eval_data = _data_spec(args, "eval_data", "eval_synthetic")
     if eval_data == "synthetic:0":
@@ -307,7 +344,8 @@ def _run_training(args, task: str) -> str:
         if init is not None and not (Path(init) / "config.json").is_file():
             raise CommandError(f"--init {init}: not a checkpoint folder (no config.json); give a pre-training run's "
                                "folder, e.g. data/checkpoints/tiny-pretrained, or none")
-        extra = dict(init=init, num_labelled=args.num_labelled, single_frame=args.single_frame)
+        extra = dict(init=init, num_labelled=args.num_labelled, labels_per_class=args.labels_per_class,
+                     single_frame=args.single_frame, linear_probe=args.linear_probe)
     training_args = TrainingArgs(task, data, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                  warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed,
                                  eval_data=eval_data, **extra)
@@ -341,12 +379,12 @@ def cmd_evaluate(args) -> tuple[str, int] | str:
         _progress(f"reading the clips listed in {Path(args.data) / 'labels.csv'}")
         data = VideoFolder(args.data, config.num_frames, config.image_size)
     else:
-        data = SyntheticMotion(_positive("--synthetic", args.synthetic), _positive("--seed", args.seed, 0),
+        data = SyntheticMotion(args.synthetic, args.seed,
                                config.num_frames, config.image_size)
     _progress(f"evaluating on {len(data)} clips")
-    result = evaluate(model, data, batch_size=_positive("--batch-size", args.batch_size))
+    result = evaluate(model, data, batch_size=args.batch_size)
     if args.json:
-        return json.dumps(result)
+        return _json(result)
     lines = [f"accuracy {result['accuracy']:.4f} on {result['n']} clips"]
     lines += [f"  {name:<24} {accuracy:.3f}" for name, accuracy in result["per_class"].items()]
     return "\n".join(lines)
@@ -364,7 +402,8 @@ def cmd_demo(args) -> str:
              f"on the {len(rows)} bundled clips of {BUNDLED_MOTION_CLIPS.relative_to(DATA.parent)}:"]
     correct = 0
     for name, _, truth in rows:
-        predictions = _predict(BUNDLED_MOTION_CLIPS / name, classifier, "single", 1, 3, classifier.config.id2label)
+        predictions = _predict(BUNDLED_MOTION_CLIPS / name, classifier, "single", 1, 3, classifier.config.id2label,
+                               str(TINY_FINETUNED))
         correct += predictions[0]["label"] == truth
         top = ", ".join(f"{p['label']} {p['score']:.0%}" for p in predictions)
         lines.append(f"  {name:<34} {'ok   ' if predictions[0]['label'] == truth else 'WRONG'} top 3: {top}")
@@ -388,17 +427,18 @@ def build_parser() -> argparse.ArgumentParser:
                                       "reconstructs of one clip under a 90%% tube mask. The picture of the Kinetics "
                                       "clip's processed frames is `frames data/videos/mmaction2_test_cleaning_pool.mp4`.")
     demo.add_argument("--out", default="videomae_demo.png", help="picture to write (default: %(default)s)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the mask (default: %(default)s)")
-    demo.add_argument("--clip", type=int, default=4, help="which bundled clip to reconstruct, 0-7 (default: %(default)s)")
+    demo.add_argument("--seed", type=_integer(0), default=0, help="seed of the mask (default: %(default)s)")
+    demo.add_argument("--clip", type=_integer(0), default=4, help="which bundled clip to reconstruct, 0-7 (default: %(default)s)")
     demo.set_defaults(run=cmd_demo)
 
     frames = sub.add_parser("frames", help="sample and process any video; save a picture of the model's input",
                             description="Sample a clip from VIDEO, process it, and save the processed frames as a picture.")
     frames.add_argument("video", help="a video file (mp4, mkv, avi, webm, ...)")
     frames.add_argument("--out", required=True, help="picture to write (.png, .jpg, .pdf)")
-    frames.add_argument("--num-frames", type=int, default=16, help="frames per clip (default: %(default)s)")
-    frames.add_argument("--rate", type=int, default=4, help="sampling rate (default: %(default)s)")
-    frames.add_argument("--seed", type=int, default=0, help="seed of the random clip (default: %(default)s)")
+    frames.add_argument("--num-frames", type=_integer(1), default=16, help="frames per clip (default: %(default)s)")
+    frames.add_argument("--rate", type=_integer(1), default=4, help="sampling rate (default: %(default)s)")
+    frames.add_argument("--seed", type=_integer(0), default=0, help="seed of the random clip (default: %(default)s)")
+    frames.add_argument("--no-autorotate", action="store_true", help=AUTOROTATE_HELP)
     frames.add_argument("--statistics", choices=sorted(STATISTICS), default="imagenet",
                         help="normalisation mean/std: imagenet (published checkpoints) or half (0.5/0.5)")
     frames.set_defaults(run=cmd_frames)
@@ -407,11 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Write a synthetic clip (a ball crossing a coloured field, with the frame number "
                                        "drawn in binary along the top). The container follows OUT's extension.")
     synth.add_argument("out", help="file to write, e.g. clip.mp4, clip.mkv, clip.avi, clip.webm")
-    synth.add_argument("--num-frames", type=int, default=90, help="(default: %(default)s)")
-    synth.add_argument("--fps", type=int, default=30, help="(default: %(default)s)")
+    synth.add_argument("--num-frames", type=_integer(1), default=90, help="(default: %(default)s)")
+    synth.add_argument("--fps", type=_integer(1), default=30, help="(default: %(default)s)")
     synth.add_argument("--size", default="96x160", help="HEIGHTxWIDTH (default: %(default)s)")
     synth.add_argument("--codec", default="libx264", help="FFmpeg encoder: libx264, mpeg4, libvpx-vp9, ... (default: %(default)s)")
-    synth.add_argument("--gop-size", type=int, default=None, help="frames between key frames (default: the encoder's)")
+    synth.add_argument("--gop-size", type=_integer(1), default=None, help="frames between key frames (default: the encoder's)")
     synth.add_argument("--vfr", action="store_true", help="variable frame rate (frames 20 ms and 55 ms apart)")
     synth.set_defaults(run=cmd_synthetic_clip)
 
@@ -442,14 +482,15 @@ def build_parser() -> argparse.ArgumentParser:
                              help="a transformers directory, a weights file (.safetensors, .bin, original .pth) or a Hub id")
         command.add_argument("--config", help="for a checkpoint without config.json: a config.json file or a preset "
                                               "(small, base, large, huge; the original code's head counts)")
-        command.add_argument("--rate", type=int, default=4, help="frame sampling rate (default: %(default)s)")
+        command.add_argument("--rate", type=_integer(1), default=4, help="frame sampling rate (default: %(default)s)")
+        command.add_argument("--no-autorotate", action="store_true", help=AUTOROTATE_HELP)
 
     classify = sub.add_parser("classify", help="classify a video with a fine-tuned checkpoint",
                               description="Sample and process VIDEO as the checkpoint's config and preprocessor config say, "
                                           "run the classifier and print the top-k labels (softmax probabilities).")
     classify.add_argument("video", help="a video file (mp4, mkv, avi, webm, ...)")
     checkpoint_options(classify)
-    classify.add_argument("--top-k", type=int, default=5, help="(default: %(default)s)")
+    classify.add_argument("--top-k", type=_integer(1), default=5, help="(default: %(default)s)")
     classify.add_argument("--views", choices=("single", "kinetics"), default="single",
                           help="single: the centre clip, centre crop; kinetics: 5 clips x 3 crops, probabilities averaged")
     classify.add_argument("--labels", help="label names, one per line (default: the checkpoint's id2label)")
@@ -462,8 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "Exit 0 when they match within --atol, 1 when not, 2 on an error.")
     checkpoint_options(compare)
     compare.add_argument("--video", help="a video to use as input (default: seeded random input)")
-    compare.add_argument("--atol", type=float, default=1e-4, help="(default: %(default)s)")
-    compare.add_argument("--seed", type=int, default=0, help="seed of the input and the mask (default: %(default)s)")
+    compare.add_argument("--atol", type=_number(0), default=1e-4, help="(default: %(default)s)")
+    compare.add_argument("--seed", type=_integer(0), default=0, help="seed of the input and the mask (default: %(default)s)")
     compare.add_argument("--json", action="store_true", help="print one JSON object")
     compare.set_defaults(run=cmd_compare)
 
@@ -474,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint_options(reconstruct)
     reconstruct.add_argument("--out", required=True, help="picture to write (.png, .jpg, .pdf)")
     reconstruct.add_argument("--mask-ratio", type=float, default=0.9, help="(default: %(default)s)")
-    reconstruct.add_argument("--seed", type=int, default=0, help="seed of the mask (default: %(default)s)")
+    reconstruct.add_argument("--seed", type=_integer(0), default=0, help="seed of the mask (default: %(default)s)")
     reconstruct.set_defaults(run=cmd_reconstruct)
 
     # --- training on the synthetic motion task (notebook 10) ---
@@ -484,35 +525,35 @@ def build_parser() -> argparse.ArgumentParser:
                                       "labels.csv (file,label,label_name). Clip i is drawn from (SEED, i): the files "
                                       "hold the clips that training generates in memory.")
     make.add_argument("out_dir", help="folder to write (created if needed)")
-    make.add_argument("--num", type=int, required=True, help="number of clips (labels cycle through the 8 motions)")
-    make.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    make.add_argument("--frames", type=int, default=TINY["num_frames"], help="frames per clip (default: %(default)s)")
-    make.add_argument("--size", type=int, default=TINY["image_size"], help="frame height and width (default: %(default)s)")
+    make.add_argument("--num", type=_integer(1), required=True, help="number of clips (labels cycle through the 8 motions)")
+    make.add_argument("--seed", type=_integer(0), default=0, help="(default: %(default)s)")
+    make.add_argument("--frames", type=_integer(1), default=TINY["num_frames"], help="frames per clip (default: %(default)s)")
+    make.add_argument("--size", type=_integer(8), default=TINY["image_size"], help="frame height and width (default: %(default)s)")
     make.add_argument("--overwrite", action="store_true", help="write into a folder that already holds a labels.csv")
     make.set_defaults(run=cmd_make_synthetic)
 
     def training_options(command, lr: float, warmup: int, batch: int):
         source = command.add_mutually_exclusive_group(required=True)
         source.add_argument("--data", help="a folder with labels.csv and its clips (as make-synthetic writes)")
-        source.add_argument("--synthetic", type=int, metavar="N", help="N clips of the motion task, made in memory from --seed")
+        source.add_argument("--synthetic", type=_integer(1), metavar="N", help="N clips of the motion task, made in memory from --seed")
         command.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, and at the end the model "
                                                           "(config.json, model.safetensors, preprocessor_config.json) and training.json")
-        command.add_argument("--steps", type=int, default=1000, help="(default: %(default)s)")
-        command.add_argument("--batch-size", type=int, default=batch, help="global batch, split over torchrun's processes (default: %(default)s)")
-        command.add_argument("--lr", type=float, default=lr, help="peak learning rate (default: %(default)s)")
-        command.add_argument("--warmup-steps", type=int, default=warmup, help="(default: %(default)s)")
-        command.add_argument("--weight-decay", type=float, default=0.05, help="(default: %(default)s)")
-        command.add_argument("--seed", type=int, default=0, help="seeds the model, data order, masks and synthetic clips (default: %(default)s)")
+        command.add_argument("--steps", type=_integer(1), default=1000, help="(default: %(default)s)")
+        command.add_argument("--batch-size", type=_integer(1), default=batch, help="global batch, split over torchrun's processes (default: %(default)s)")
+        command.add_argument("--lr", type=_number(0, above=True), default=lr, help="peak learning rate (default: %(default)s)")
+        command.add_argument("--warmup-steps", type=_integer(0), default=warmup, help="(default: %(default)s)")
+        command.add_argument("--weight-decay", type=_number(0), default=0.05, help="(default: %(default)s)")
+        command.add_argument("--seed", type=_integer(0), default=0, help="seeds the model, data order, masks and synthetic clips (default: %(default)s)")
         held_out = command.add_mutually_exclusive_group()
         held_out.add_argument("--eval-data", help="a folder to evaluate on (default with --synthetic: 256 new clips, seed + 1000000)")
-        held_out.add_argument("--eval-synthetic", type=int, metavar="N", help="evaluate on N new clips (seed + 1000000); 0: none")
-        command.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default: %(default)s)")
-        command.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default: %(default)s)")
-        command.add_argument("--log-every", type=int, default=10, help="steps between log lines (default: %(default)s)")
+        held_out.add_argument("--eval-synthetic", type=_integer(0), metavar="N", help="evaluate on N new clips (seed + 1000000); 0: none")
+        command.add_argument("--eval-every", type=_integer(0), default=100, help="steps between evaluations; 0: only at the end (default: %(default)s)")
+        command.add_argument("--checkpoint-every", type=_integer(0), default=500, help="steps between checkpoints; 0: only at the end (default: %(default)s)")
+        command.add_argument("--log-every", type=_integer(1), default=10, help="steps between log lines (default: %(default)s)")
         command.add_argument("--resume", nargs="?", const=True, metavar="CHECKPOINT",
                              help="continue the run in --out from its latest checkpoint (or from CHECKPOINT)")
-        command.add_argument("--stop-at", type=int, metavar="STEP", help="stop at STEP with a checkpoint, as if interrupted")
-        command.add_argument("--threads", type=int, help="torch threads per process (default: torch's choice)")
+        command.add_argument("--stop-at", type=_integer(1), metavar="STEP", help="stop at STEP with a checkpoint, as if interrupted")
+        command.add_argument("--threads", type=_integer(1), help="torch threads per process (default: torch's choice)")
         command.add_argument("--quiet", action="store_true", help="no progress line")
 
     pretrain = sub.add_parser("pretrain", help="pre-train a tiny VideoMAE by masked reconstruction (torchrun-ready)",
@@ -529,7 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     training_options(finetune, lr=1e-3, warmup=50, batch=32)
     finetune.add_argument("--init", required=True, metavar="CHECKPOINT|none",
                           help="a checkpoint folder whose encoder to start from (e.g. data/checkpoints/tiny-pretrained), or none")
-    finetune.add_argument("--num-labelled", type=int, help="train on a seeded subset of this many labelled clips")
+    few = finetune.add_mutually_exclusive_group()
+    few.add_argument("--num-labelled", type=_integer(1), help="train on a seeded subset of this many labelled clips")
+    few.add_argument("--labels-per-class", type=_integer(1), metavar="K", help="train on a seeded subset of exactly K clips of each class")
+    finetune.add_argument("--linear-probe", action="store_true",
+                          help="freeze the --init encoder and train only fc_norm and the head (a linear probe)")
     finetune.add_argument("--single-frame", action="store_true",
                           help="freeze every clip at one random frame: the baseline that cannot see motion")
     finetune.set_defaults(run=cmd_finetune)
@@ -539,9 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_.add_argument("--checkpoint", required=True, help="a fine-tuned checkpoint folder")
     source = evaluate_.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="a folder with labels.csv and its clips")
-    source.add_argument("--synthetic", type=int, metavar="N", help="N new clips of the motion task, from --seed")
-    evaluate_.add_argument("--seed", type=int, default=1, help="seed of the --synthetic clips (default: %(default)s)")
-    evaluate_.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    source.add_argument("--synthetic", type=_integer(1), metavar="N", help="N new clips of the motion task, from --seed")
+    evaluate_.add_argument("--seed", type=_integer(0), default=1, help="seed of the --synthetic clips (default: %(default)s)")
+    evaluate_.add_argument("--batch-size", type=_integer(1), default=64, help="(default: %(default)s)")
     evaluate_.add_argument("--json", action="store_true", help='print {"accuracy": float, "n": int, "per_class": {...}}')
     evaluate_.set_defaults(run=cmd_evaluate)
     return parser

@@ -107,8 +107,9 @@ class VideoMAEConfig:
     def from_dict(cls, values: dict, **overrides) -> "VideoMAEConfig":
         "From a transformers-style dict; keys that are not VideoMAE sizes (torch_dtype, model_type, ...) are ignored."
         known = {f.name for f in fields(cls)}
-        if "num_labels" in overrides and "id2label" not in overrides:
-            values = {k: v for k, v in values.items() if k not in ("id2label", "label2id")}  # a new head
+        if "num_labels" in overrides and "id2label" not in overrides and \
+                overrides["num_labels"] != len(values.get("id2label") or {}):
+            values = {k: v for k, v in values.items() if k not in ("id2label", "label2id")}  # a new head, new names
         kwargs = {}
         for key, value in {**values, **overrides}.items():
             key = _ALIASES.get(key, key)

@@ -131,7 +131,8 @@ class VideoMAEModel(nn.Module):
                 x, probabilities = block(x, output_attentions)  # (B, N_visible, D), (B, nh, N_visible, N_visible) or None
             if output_hidden_states:
                 hidden_states.append(x)
-            attentions.append(probabilities)
+            if output_attentions:  # else let them go: eager's (N, N) matrices would pile up over the blocks
+                attentions.append(probabilities)
         if self.norm is not None:
             x = self.norm(x)
         out = VideoMAEModelOutput(last_hidden_state=x, hidden_states=tuple(hidden_states) if output_hidden_states else None,

@@ -37,6 +37,23 @@ class ModelOutput(dict):
             return self.get(name)
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
+    def __setattr__(self, name, value):  # out.loss = x: the field, as transformers' outputs do
+        if name in type(self).fields:
+            self[name] = value
+        else:
+            super().__setattr__(name, value)
+
+    def __setitem__(self, key, value):
+        if key not in type(self).fields:
+            raise KeyError(f"{type(self).__name__} has no field {key!r}; its fields are {', '.join(self.fields)}")
+        if value is None:
+            self.pop(key, None)
+            return
+        super().__setitem__(key, value)
+        order = [name for name in self.fields if name in self]  # keep the declaration order when a field is added
+        for name in order:
+            super().__setitem__(name, super().pop(name))
+
     def __getitem__(self, key):
         if isinstance(key, (int, slice)):
             return self.to_tuple()[key]

@@ -256,5 +256,6 @@ def classifier_from_pretrained(source: nn.Module, id2label: dict | None, **confi
     missing, unexpected = model.load_state_dict(encoder, strict=False)
     if unexpected or any(not k.startswith(("fc_norm.", "head.")) for k in missing):
         raise TrainingError(f"its encoder does not fit: missing {missing}, unexpected {unexpected}")
-    model.preprocessor_config = PreprocessorConfig(size=model.config.image_size, crop_size=model.config.image_size)
+    model.preprocessor_config = getattr(source, "preprocessor_config", None) or PreprocessorConfig(  # as pre-trained
+        size=model.config.image_size, crop_size=model.config.image_size)
     return model
