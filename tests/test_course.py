@@ -592,3 +592,17 @@ def test_an_exercise_with_two_checks_scores_each_check(tmp_path):
         ("attention", "attention_eager", 2.0, 2.0), ("attention", "attention_sdpa", 0.0, 1.0)]
     assert report["exercises"][1]["message"].startswith("AssertionError: sdpa: your attention differs"), report
     assert report["total"] == 2.0 and report["max"] == 3.0
+
+
+def test_without_bubblewrap_the_class_is_graded_and_the_gradebook_says_so(tmp_path, monkeypatch):
+    import csv
+
+    monkeypatch.setattr(course, "sandbox_available", lambda: None)  # as on macOS
+    (tmp_path / "subs" / "solo").mkdir(parents=True)
+    for name in ("05_tube_masking.ipynb", "05_tube_masking (1).ipynb"):  # ambiguous: graded without any kernel
+        write(instructor("05_tube_masking.ipynb"), tmp_path / "subs" / "solo" / name)
+    course.grade_class(tmp_path / "subs", tmp_path / "out", notebooks=GRADED_IN_CLASS)
+    [row] = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
+    assert (row["student"], row["total"], row["max"], row["status"], row["sandbox"]) == ("solo", "0", "4", "graded", "no")
+    assert "Graded WITHOUT the sandbox" in (tmp_path / "out" / "summary.md").read_text()
+    assert "(Graded without the sandbox.)" in (tmp_path / "out" / "feedback" / "solo.md").read_text()

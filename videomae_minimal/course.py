@@ -10,10 +10,13 @@ Instructor notebooks (`notebooks/`) stay the only source. They mark exercises th
   hidden tests included, back into the submission, so a student cannot weaken a check.
 
 Grading runs every notebook in a fresh Jupyter kernel (a separate process: no student code runs in the grader's),
-cell by cell, with a time limit per cell. An exercise scores its points when its self-check cell runs without an
-error. Each submitted notebook gets its own scratch copy of the course tree. Imports of the package inside it
-resolve to the grader's installed `videomae_minimal`, so a step left unsolved in one notebook costs nothing in
-another. This module sits on top, beside the command line: it imports no step.
+cell by cell, with a time limit per cell, and kills the kernel afterwards. A graded check cell scores its points
+when it runs without an error (an exercise may have several). Each submitted notebook gets its own scratch copy of
+the course tree, and the kernel imports the package from it alone (PYTHONPATH): this notebook's step is the
+student skeleton, the other steps the reference, so a step left unsolved in one notebook costs nothing in another.
+On Linux with bubblewrap the kernel runs sandboxed: the system read-only, no network, only the scratch tree
+writable, the instructor's checkout and the installed package's sources hidden. `grade_class` grades a folder of
+students into a gradebook. This module sits on top, beside the command line: it imports no step.
 """
 from __future__ import annotations
 
@@ -999,13 +1002,17 @@ def grade_class(submissions: Path, out: Path, root: Path | None = None, timeout:
         maximum = report["max"] if report else sum(e.points for p in paths for e in exercises(_read_notebook(p), p.name))
         writer.writerow([record["student"], *(f"{points[c]:g}" for c in columns),
                          f"{report['total'] if report else 0:g}", f"{maximum:g}", record["status"],
-                         ("yes" if report["sandbox"] else "no (bubblewrap missing)") if report else ""])
+                         ("yes" if report["sandbox"] else "no") if report else ""])
     _write_text_atomic(out / "gradebook.csv", table.getvalue())
     summary = ["# Class summary", "", f"{len(records)} students.", "", "| exercise | mean points | failed by |",
                "|---|---|---|"]
     for c in columns:
         mean = sum(per_exercise[c]) / len(per_exercise[c])
         summary.append(f"| {c} | {mean:.2f} | {', '.join(sorted(set(failed[c]))) or '-'} |")
+    unsandboxed = [r["student"] for r in records if r["report"] and not r["report"]["sandbox"]]
+    if unsandboxed:
+        summary += ["", f"Graded WITHOUT the sandbox (bubblewrap missing or not working, or --no-sandbox): "
+                        f"{', '.join(unsandboxed)}. Their code ran with the grader's user rights."]
     not_graded = [r["student"] for r in records if r["report"] is None]
     if not_graded:
         summary += ["", f"Not graded: {', '.join(not_graded)} (see their feedback files)."]
