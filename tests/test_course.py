@@ -353,6 +353,8 @@ def test_matching_by_nbgrader_metadata_nested_folders_and_ambiguity(tmp_path):
     found = course.match_submission(tmp_path, paths)
     assert found == {"04_sinusoidal_positions.ipynb": [tmp_path / "05_tube_masking.ipynb"],
                      "05_tube_masking.ipynb": [nested / "Untitled3.ipynb"]}
+    (nested / "tube_masking_notes.ipynb").write_text(json.dumps({"cells": [], "metadata": {}}))  # named, but no cells
+    assert course.match_submission(tmp_path, paths)["05_tube_masking.ipynb"] == [nested / "Untitled3.ipynb"]
     write(instructor("05_tube_masking.ipynb"), nested / "05_tube_masking (1).ipynb")
     candidates = course.match_submission(tmp_path, paths)["05_tube_masking.ipynb"]
     record = course.grade_notebook(tmp_path, paths[1], ROOT, timeout=5, candidates=candidates)  # no kernel started

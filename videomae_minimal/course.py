@@ -341,20 +341,25 @@ def _grade_ids(nb: dict) -> set[str]:
 
 def match_submission(submission: Path, instructor_paths: list[Path]) -> dict[str, list[Path]]:
     """The submitted files that could be each course notebook. A file carrying a notebook's nbgrader cells (their
-    grade_id) is that notebook, whatever its name; a file carrying none is matched by its name. Returns every
-    candidate: more than one is an ambiguity for the caller to report, not to guess."""
+    grade_id) is that notebook, whatever its name; a file carrying none is matched by its name, and only where no
+    file carries the notebook's cells (so 'tube_masking_notes.ipynb' beside the real one is not a rival). Returns
+    every candidate: more than one is an ambiguity for the caller to report, not to guess."""
     ids = {p.name: _grade_ids(_read_notebook(p)) for p in instructor_paths}
-    candidates: dict[str, list[Path]] = {p.name: [] for p in instructor_paths}
+    by_content: dict[str, list[Path]] = {p.name: [] for p in instructor_paths}
+    by_name: dict[str, list[Path]] = {p.name: [] for p in instructor_paths}
     for path in submitted_files(submission):
         try:
             inside = _grade_ids(_read_notebook(path))
         except CourseError:
             inside = set()  # unreadable: matched by name, and reported as unreadable when graded
-        owners = [name for name, wanted in ids.items() if wanted & inside] or \
-                 [name for name in ids if _named_after(path.stem, name)]
+        owners = [name for name, wanted in ids.items() if wanted & inside]
         for name in owners:
-            candidates[name].append(path)
-    return candidates
+            by_content[name].append(path)
+        if not owners:
+            for name in ids:
+                if _named_after(path.stem, name):
+                    by_name[name].append(path)
+    return {name: by_content[name] or by_name[name] for name in ids}
 
 
 # ---------------------------------------------------------------------------------------------- the graded copy
