@@ -402,6 +402,8 @@ READ_INSTRUCTOR_NOTEBOOK = (  # the course tree on the grading machine, read for
     "    namespace = {'torch': torch}\n"
     "    exec(cell, namespace)\n"
     "    return namespace['sinusoid_table'](n_position, dim)")
+RETURN_THE_REFERENCE = ("    from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table\n"
+                        "    return get_sinusoid_encoding_table(n_position, dim)[0]")
 REWRITE_LATER_CELLS = ("def _skip_checks(lines):  # every later cell that calls the check becomes `pass`\n"
                        "    return ['pass\\n'] if any('check_tube_mask' in line for line in lines) else lines\n"
                        "get_ipython().input_transformers_post.append(_skip_checks)")
@@ -446,7 +448,10 @@ def class_of_students():
         "hal": ({"04_sinusoidal_positions_jsmith.ipynb": solved04,
                  "05_tube_masking.ipynb": inserted_before(instructor("05_tube_masking.ipynb"), "check-tube-mask",
                                                           code_cell(DEAF_LOOP, "deaf"))}, (2, 0)),
-        "two_copies": ({"05_tube_masking.ipynb": solved05, "05_tube_masking (1).ipynb": solved05}, (0, 0)),
+        "two_copies": ({"05_tube_masking.ipynb": solved05, "05_tube_masking (1).ipynb": solved05,
+                        "04_sinusoidal_positions.ipynb": with_solution(  # transformers' own table, returned
+                            instructor("04_sinusoidal_positions.ipynb"), "sinusoid_table_solution", RETURN_THE_REFERENCE)},
+                       (0, 0)),
     }
 
 
@@ -513,7 +518,7 @@ def test_class_messages_point_at_the_cause(graded_class):
         f"not run: cell {deaf + 1} ran past the {CLASS_TIMEOUT} s limit and did not stop when interrupted, "
         "so the notebook was stopped there")
     assert message("two_copies", "05_tube_masking.ipynb").startswith("ambiguous: 2 files could be 05_tube_masking.ipynb")
-    assert message("two_copies", "04_sinusoidal_positions.ipynb").startswith("notebook missing from the submission")
+    assert "ModuleNotFoundError" in message("two_copies", "04_sinusoidal_positions.ipynb")  # no reference in the kernel
     assert any("is a copy of the self-check 'tube_mask'" in w for w in class_report(graded_class, "dan")["warnings"])
     assert "NotImplementedError" in message("eve", "05_tube_masking.ipynb")  # the rewriting transformer was removed
     for cheat in ("dan", "eve"):  # the installed package's source and the instructor notebook are not visible
@@ -608,3 +613,14 @@ def test_without_bubblewrap_the_class_is_graded_and_the_gradebook_says_so(tmp_pa
     assert (row["student"], row["total"], row["max"], row["status"], row["sandbox"]) == ("solo", "0", "4", "graded", "no")
     assert "Graded WITHOUT the sandbox" in (tmp_path / "out" / "summary.md").read_text()
     assert "(Graded without the sandbox.)" in (tmp_path / "out" / "feedback" / "solo.md").read_text()
+
+
+def test_the_trusted_sinusoid_comparison_runs_in_the_grader():
+    import torch
+    from videomae_minimal.positions import sinusoid_table
+
+    right = {f"{n}x{dim}": sinusoid_table(n, dim) for n, dim in course.SINUSOID_CASES}
+    assert course._compare_sinusoid_tables(right) is None
+    close = {**right, "1568x64": right["1568x64"] + 1e-7 * torch.ones(1568, 64)}
+    assert course._compare_sinusoid_tables(close).startswith("(1568, 64): your table differs from transformers' by up to")
+    assert "float32" in course._compare_sinusoid_tables({**right, "50x16": right["50x16"].double()})

@@ -502,11 +502,15 @@ def _sandbox_argv(bwrap: str, tree: Path, hidden: list[Path]) -> list[str]:
     "bubblewrap around the kernel: the system read-only, no network, the course hidden, only `tree` writable."
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--unshare-net",
             "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
-    for path in hidden:
-        argv += ["--tmpfs", str(path)]
     environment = Path(sys.prefix).resolve()  # the interpreter and its packages, even when inside a hidden folder
+    inside = [p for p in hidden if p.is_relative_to(environment)]  # hidden packages: after the environment's bind
+    for path in hidden:
+        if path not in inside:
+            argv += ["--tmpfs", str(path)]
     if any(environment.is_relative_to(h) for h in hidden):
         argv += ["--ro-bind", str(environment), str(environment)]
+    for path in inside:
+        argv += ["--tmpfs", str(path)]
     return argv + ["--bind", str(tree), str(tree), "--chdir", str(tree / "notebooks")]
 
 
@@ -723,19 +727,36 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
     except (CourseError, KeyError, TypeError, AttributeError) as e:
         return all_fail(f"could not read the submitted notebook: {e}")
     bwrap = sandbox_available() if sandbox else None
+    # Checks compared in this process: only under the sandbox, which can keep the reference out of the kernel.
+    trusted = {e.name: TRUSTED_CHECKS[e.name] for e, _ in checks if e.name in TRUSTED_CHECKS} if bwrap else {}
+    verdicts: dict[str, str | None] = {}  # grade_id -> None (matches) or what differs, for trusted checks that ran
     with tempfile.TemporaryDirectory(prefix="videomae-grade-") as scratch:
         tree = Path(scratch)
         _scratch_tree(tree, root, instructor_path, instructor)
-        argv = _sandbox_argv(bwrap, tree, _hidden_paths(root)) if bwrap else None
+        (tree / "trusted").mkdir()
+        for cell in graded["cells"]:
+            if _role(cell) == "check" and _nbgrader(cell).get("grade_id") in trusted:
+                dump = tree / "trusted" / f"{_nbgrader(cell)['grade_id']}.pt"
+                cell["source"] = trusted[_nbgrader(cell)["grade_id"]].dump.format(path=str(dump))
+        hidden = _hidden_paths(root) + [p for check in trusted.values() for p in _module_dirs(check.hide)]
+        argv = _sandbox_argv(bwrap, tree, hidden) if bwrap else None
         replies, stopped = _run_notebook(graded, tree, timeout, argv)
+        for grade_id, check in trusted.items():
+            index = next(i for i, c in enumerate(graded["cells"])
+                         if _role(c) == "check" and _nbgrader(c).get("grade_id") == grade_id)
+            if replies.get(index, {}).get("status") == "ok":
+                verdicts[grade_id] = check.verdict(tree / "trusted" / f"{grade_id}.pt")
+    hidden_modules = {m for check in trusted.values() for m in check.hide}
     record["stopped"], record["cells_run"] = stopped, len(replies)
     record["code_cells"] = sum(c.get("cell_type") == "code" and _role(c) != "duplicate" for c in graded["cells"])
     first_error: dict[int, str] = {}  # cell index -> the message of the first error in the student's cells before it
-    earliest = None
+    earliest, reference_hidden = None, False
     for index, cell in enumerate(graded["cells"]):
         first_error[index] = earliest
         reply = replies.get(index)
-        if reply is not None and reply.get("status") != "ok" and _role(cell) is None:
+        if reply is not None and _missing_hidden_module(reply, hidden_modules):
+            reference_hidden = True  # the course's own comparison with the reference, and what follows from it
+        elif reply is not None and reply.get("status") != "ok" and _role(cell) is None and not reference_hidden:
             message = _cell_error(reply, _cell_number(cell), timeout)
             record["student_errors"].append(message)
             earliest = earliest or message
@@ -746,9 +767,11 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
         where = f"the self-check (cell {number})" if number else "the self-check"
         if reply is None:
             message = stopped or f"{where} did not run"
-        elif reply.get("status") == "ok":
+        elif reply.get("status") == "ok" and verdicts.get(e.name) is None:
             record["results"].append(Result(e.notebook, exercise, e.name, e.points, e.points, True, "passed"))
             continue
+        elif reply.get("status") == "ok":
+            message = verdicts[e.name]
         elif reply.get("ename") == "Timeout":
             message = f"{where} ran past the {timeout:g} s limit and was stopped"
         else:
@@ -757,6 +780,82 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
             message = f"{first_error[index]}; then {where} failed: {message}"
         record["results"].append(Result(e.notebook, exercise, e.name, 0.0, e.points, False, message))
     return record
+
+
+# ---------------------------------------------------------------------------------------------- trusted checks
+@dataclass
+class TrustedCheck:
+    """A check compared in the grader's process. The kernel only runs `dump` (the student's function on fixed
+    inputs, saved as tensors to {path}); `hide` are the modules kept out of the kernel, so that the student's code
+    cannot return the reference's own answer; `compare` says what differs (None when all matches)."""
+    dump: str
+    hide: tuple[str, ...]
+    compare: object
+
+    def verdict(self, path: Path) -> str | None:
+        import torch
+
+        try:
+            saved = torch.load(path, weights_only=True)  # written by student code: tensors only, no pickle
+        except Exception as e:
+            return f"the grader could not read your results ({type(e).__name__}: {e})"
+        return self.compare(saved) if isinstance(saved, dict) else "the grader could not read your results"
+
+
+SINUSOID_CASES = [(50, 16), (1568, 64), (1568, 768), (7, 5)]  # the instructor's check's cases, hidden ones included
+
+SINUSOID_DUMP = '''# Self-check: sinusoid_table. The grader compares these tables with transformers' in its own process.
+def _dump_sinusoid_tables():
+    import torch
+    tables = {{}}
+    for n, dim in %r:
+        table = sinusoid_table(n, dim)
+        if not isinstance(table, torch.Tensor):
+            raise TypeError(f"return a torch.Tensor, got {{type(table).__name__}}")
+        tables[f"{{n}}x{{dim}}"] = table.detach().cpu().clone()
+    torch.save(tables, {path!r})
+
+
+_dump_sinusoid_tables()
+print("sinusoid_table: the grader compares your tables")
+''' % (SINUSOID_CASES,)
+
+
+def _compare_sinusoid_tables(saved: dict) -> str | None:
+    import torch
+    from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table
+
+    for n, dim in SINUSOID_CASES:
+        table, expected = saved.get(f"{n}x{dim}"), get_sinusoid_encoding_table(n, dim)[0]
+        if not isinstance(table, torch.Tensor) or table.dtype != torch.float32:
+            return f"({n}, {dim}): return a float32 tensor, got {getattr(table, 'dtype', type(table).__name__)}"
+        if tuple(table.shape) != tuple(expected.shape):
+            return f"({n}, {dim}): expected shape {tuple(expected.shape)}, got {tuple(table.shape)}"
+        if not torch.equal(table, expected):
+            worst = (table - expected).abs().max().item()
+            return (f"({n}, {dim}): your table differs from transformers' by up to {worst:.3g} (it must be bit-identical: "
+                    "angles in float64 as pos / 10000 ** (2 * (i // 2) / dim), cast to float32 once at the end)")
+    return None
+
+
+TRUSTED_CHECKS = {"sinusoid_table": TrustedCheck(SINUSOID_DUMP, ("transformers",), _compare_sinusoid_tables)}
+
+
+def _module_dirs(names) -> list[Path]:
+    "Where these modules are installed (the folders to hide from a kernel)."
+    import importlib.util
+
+    found = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        found += [Path(p).resolve() for p in (spec.submodule_search_locations or []) if spec] if spec else []
+    return found
+
+
+def _missing_hidden_module(reply: dict, hidden: set[str]) -> bool:
+    "Whether an error is only the sandbox hiding a reference module (the course's own comparison cells)."
+    return reply.get("ename") == "ModuleNotFoundError" and any(
+        f"'{m}." in str(reply.get("evalue", "")) or f"'{m}'" in str(reply.get("evalue", "")) for m in hidden)
 
 
 def _graded_notebooks(root: Path, notebooks: list[str] | None) -> list[Path]:
