@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean stats \
-	tiny-checkpoint bundled-clips findings
+	tiny-checkpoint bundled-clips findings nbgrader-check
 
 help:
 	@echo "make demo        classify the bundled motion clips, draw a reconstruction (the main job)"
@@ -17,9 +17,10 @@ help:
 	@echo "make bench       the benchmark suite vs transformers and the HF docs recipe -> benchmarks/RESULTS.md"
 	@echo "make bench-data  reading + processing vs the Hugging Face docs recipe"
 	@echo "make student     the student version of the course (solutions removed) -> student/"
+	@echo "make nbgrader-check  nbgrader 0.9 generates and autogrades the instructor notebooks (throwaway venv; not in make test)"
 	@echo "make tiny-checkpoint  retrain data/checkpoints/tiny-{pretrained,finetuned} with the recorded commands"
 	@echo "make bundled-clips    rewrite data/videos/synthetic_motion (8 clips, seed 7)"
-	@echo "make findings    notebook 10's measured findings, over seeds (about 50 minutes) -> benchmarks/findings.{json,md}"
+	@echo "make findings    notebook 10's measured findings, over seeds (about an hour) -> benchmarks/findings.{json,md}"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +69,9 @@ bench-data: $(STAMP)
 student: $(STAMP)  # re-made from the notebooks each time: student/ is generated, never edited
 	rm -rf student
 	$(PY) -m videomae_minimal student --out student
+
+nbgrader-check: $(STAMP)  # installs nbgrader in a throwaway venv (a few minutes): kept out of `make test`
+	PY=$(abspath $(PY)) tools/nbgrader_check.sh
 
 # The bundled tiny checkpoints: one thread, so the float arithmetic (and the result) does not depend on the core count.
 TINY_RUNS := out/tiny-runs

@@ -183,6 +183,14 @@ def test_student_notebook_stops_at_its_first_exercise(student_dir, tmp_path):
         subprocess.run([sys.executable, str(copy / "tools" / "export.py")], check=True, capture_output=True)
 
 
+def test_student_copy_has_ordinary_permissions(student_dir):
+    umask = os.umask(0)
+    os.umask(umask)
+    assert student_dir.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
+    readme = (student_dir / "README.md").read_text()
+    assert "Keep exactly one self-check cell per exercise" in readme and "hidden tests" in readme
+
+
 def test_student_refuses_to_overwrite(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")
@@ -215,9 +223,9 @@ def test_one_step_solved_gets_exactly_that_steps_points(student_dir, tmp_path):
     done = subprocess.run(CLI + ["grade", str(sub), "--json", "--jobs", "2"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert set(report) == {"total", "max", "exercises"}
+    assert set(report) == {"total", "max", "sandbox", "warnings", "exercises", "notebooks"}
     for e in report["exercises"]:
-        assert set(e) == {"notebook", "name", "points", "max", "passed", "message"}
+        assert set(e) == {"notebook", "exercise", "name", "points", "max", "passed", "message"}
         assert isinstance(e["points"], float) and isinstance(e["max"], float) and isinstance(e["passed"], bool)
     solved = [e for e in report["exercises"] if e["passed"]]
     assert [(e["notebook"], e["name"]) for e in solved] == [("05_tube_masking.ipynb", "tube_mask")]
@@ -300,4 +308,319 @@ def test_a_kernel_that_ignores_the_interrupt_stops_only_its_notebook(tmp_path):
     (tmp_path / "notebooks").mkdir()
     replies, stopped = course._run_notebook(nb, tmp_path, timeout=3)
     assert replies[0]["ename"] == "Timeout" and 1 not in replies
-    assert stopped == "stopped: the kernel did not respond after a cell ran past the time limit"
+    assert stopped == ("not run: a cell ran past the 3 s limit and did not stop when interrupted, "
+                       "so the notebook was stopped there")
+    assert course._kernel_processes() == []  # the deaf kernel was killed, not left behind
+
+
+# ------------------------------------------------------------------------------------ matching and graded copies
+SANDBOX = course.sandbox_available()
+
+
+def sandbox_or_skip():
+    "The sandbox tests need bubblewrap: in CI (CI=true) its absence is a failure, elsewhere a skip that says why."
+    if SANDBOX is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("bubblewrap (bwrap) is missing or does not work here, and CI=true needs the sandbox tests")
+        pytest.skip("bubblewrap (bwrap) is missing or does not work here: the sandbox tests need it "
+                    "(apt-get install bubblewrap)")
+
+
+def notebook_with_check_above_its_solution(name: str, check_id: str, solution_id: str) -> dict:
+    nb = instructor(name)
+    check = next(c for c in nb["cells"] if c["id"] == check_id)
+    at = next(i for i, c in enumerate(nb["cells"]) if c["id"] == solution_id)
+    nb["cells"].insert(at, {**json.loads(json.dumps(check)), "id": "pasted-copy"})
+    return nb
+
+
+@pytest.mark.parametrize("stem", ["05_tube_masking-Copy1", "05_tube_masking (1)", "05_tube_masking_jsmith",
+                                  "05_Tube_Masking", "lastname_12345_67890_05_tube_masking", "tube_masking_jsmith",
+                                  "5_tube_masking"])
+def test_renamed_notebooks_are_matched_by_name(stem):
+    assert course._named_after(stem, "05_tube_masking.ipynb")
+    assert not course._named_after(stem, "04_sinusoidal_positions.ipynb")
+
+
+def test_matching_by_nbgrader_metadata_nested_folders_and_ambiguity(tmp_path):
+    paths = [ROOT / "notebooks" / n for n in ("04_sinusoidal_positions.ipynb", "05_tube_masking.ipynb")]
+    nested = tmp_path / "student" / "notebooks"
+    nested.mkdir(parents=True)
+    write(instructor("05_tube_masking.ipynb"), nested / "Untitled3.ipynb")  # named nothing: its grade_ids tell
+    write(instructor("04_sinusoidal_positions.ipynb"), tmp_path / "05_tube_masking.ipynb")  # misnamed: content wins
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    write(instructor("05_tube_masking.ipynb"), tmp_path / ".ipynb_checkpoints" / "05_tube_masking-checkpoint.ipynb")
+    found = course.match_submission(tmp_path, paths)
+    assert found == {"04_sinusoidal_positions.ipynb": [tmp_path / "05_tube_masking.ipynb"],
+                     "05_tube_masking.ipynb": [nested / "Untitled3.ipynb"]}
+    (nested / "tube_masking_notes.ipynb").write_text(json.dumps({"cells": [], "metadata": {}}))  # named, but no cells
+    assert course.match_submission(tmp_path, paths)["05_tube_masking.ipynb"] == [nested / "Untitled3.ipynb"]
+    write(instructor("05_tube_masking.ipynb"), nested / "05_tube_masking (1).ipynb")
+    candidates = course.match_submission(tmp_path, paths)["05_tube_masking.ipynb"]
+    record = course.grade_notebook(tmp_path, paths[1], ROOT, timeout=5, candidates=candidates)  # no kernel started
+    assert record["results"][0].points == 0
+    assert record["results"][0].message.startswith("ambiguous: 2 files could be 05_tube_masking.ipynb")
+
+
+def test_a_check_pasted_above_the_solution_is_not_the_one_graded():
+    nb = notebook_with_check_above_its_solution("05_tube_masking.ipynb", "check-tube-mask", "c005")
+    graded, warnings = course._graded_copy(nb, instructor("05_tube_masking.ipynb"), "05_tube_masking.ipynb")
+    roles = [(c["id"], course._role(c)) for c in graded["cells"] if course._role(c)]
+    assert roles == [("pasted-copy", "duplicate"), ("check-tube-mask", "check")]
+    solution = next(i for i, c in enumerate(graded["cells"]) if c["id"] == "c005")
+    assert course._role(graded["cells"][solution + 1]) == "check"  # the graded check runs after the solution
+    assert len(warnings) == 1 and "cell 6 is a copy of the self-check 'tube_mask'" in warnings[0], warnings
+
+
+def test_grade_exits_2_when_it_cannot_grade(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no notebooks")
+    empty = subprocess.run(CLI + ["grade", str(tmp_path / "empty")], capture_output=True, text=True)
+    assert empty.returncode == 2 and str(tmp_path / "empty") in empty.stderr and "no notebooks" in empty.stderr
+    nobody = subprocess.run(CLI + ["grade-class", str(tmp_path / "empty"), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True)
+    assert nobody.returncode == 2 and "no submissions" in nobody.stderr, nobody.stderr
+    bad = subprocess.run(CLI + ["grade", str(tmp_path / "empty"), "--jobs", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--jobs" in bad.stderr
+
+
+# --------------------------------------------------------------------------------------- a class of submissions
+GRADED_IN_CLASS = ["04_sinusoidal_positions.ipynb", "05_tube_masking.ipynb"]  # two short notebooks: 4 points
+WRONG_TUBES = ("    per_step = [random_mask(batch_size, h * w, mask_ratio, generator) for _ in range(t)]  # (B, H'W') each\n"
+               "    return torch.stack(per_step, dim=1).reshape(batch_size, t * h * w)")
+BROKEN_SYNTAX = "    return torch.zeros(batch_size, (t * h * w"
+EXEC_INSTALLED_SOURCE = (  # the grader's own installed package, found the way pip records it
+    "    import importlib.metadata, json, pathlib\n"
+    "    url = json.loads(importlib.metadata.distribution('videomae-minimal').read_text('direct_url.json'))['url']\n"
+    "    namespace = {}\n"
+    "    exec((pathlib.Path(url[len('file://'):]) / 'videomae_minimal' / 'positions.py').read_text(), namespace)\n"
+    "    return namespace['sinusoid_table'](n_position, dim)")
+READ_INSTRUCTOR_NOTEBOOK = (  # the course tree on the grading machine, read for its solution cell
+    "    import json, pathlib\n"
+    f"    nb = json.loads((pathlib.Path({str(ROOT)!r}) / 'notebooks' / '04_sinusoidal_positions.ipynb').read_text())\n"
+    "    cell = next(''.join(c['source']) for c in nb['cells'] if 'def sinusoid_table' in ''.join(c['source']))\n"
+    "    namespace = {'torch': torch}\n"
+    "    exec(cell, namespace)\n"
+    "    return namespace['sinusoid_table'](n_position, dim)")
+RETURN_THE_REFERENCE = ("    from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table\n"
+                        "    return get_sinusoid_encoding_table(n_position, dim)[0]")
+REWRITE_LATER_CELLS = ("def _skip_checks(lines):  # every later cell that calls the check becomes `pass`\n"
+                       "    return ['pass\\n'] if any('check_tube_mask' in line for line in lines) else lines\n"
+                       "get_ipython().input_transformers_post.append(_skip_checks)")
+DEAF_LOOP = ("import time\nwhile True:  # a loop that swallows the interrupt\n    try:\n        time.sleep(0.1)\n"
+             "    except KeyboardInterrupt:\n        pass")
+CLASS_TIMEOUT = 15  # seconds per cell: the slowest check takes about 3 s alone, more beside other kernels
+
+
+def code_cell(source: str, cell_id: str) -> dict:
+    return {"cell_type": "code", "id": cell_id, "metadata": {}, "outputs": [], "execution_count": None, "source": source}
+
+
+def inserted_before(nb: dict, cell_id: str, cell: dict) -> dict:
+    nb["cells"].insert(next(i for i, c in enumerate(nb["cells"]) if c["id"] == cell_id), cell)
+    return nb
+
+
+def student_05() -> dict:
+    return course.student_notebook(instructor("05_tube_masking.ipynb"), "05")
+
+
+# student -> ({file in the submission: notebook}, expected points per notebook, what the 05 message must contain)
+def class_of_students():
+    solved04, solved05 = instructor("04_sinusoidal_positions.ipynb"), instructor("05_tube_masking.ipynb")
+    return {
+        "ann": ({"notebooks/04_sinusoidal_positions.ipynb": solved04, "notebooks/05_tube_masking.ipynb": solved05},
+                (2, 2)),
+        "lee_12345": ({"lee_12345_67890_04_sinusoidal_positions.ipynb": solved04,  # an LMS zip, Canvas names
+                       "lee_12345_67890_05_tube_masking.ipynb": with_solution(
+                           instructor("05_tube_masking.ipynb"), "tube_mask_solution", WRONG_TUBES)}, (2, 0)),
+        "kim": ({"student/notebooks/04_Sinusoidal_Positions (1).ipynb": solved04,  # renamed, nested
+                 "student/notebooks/05_tube_masking-Copy1.ipynb": with_solution(
+                     instructor("05_tube_masking.ipynb"), "tube_mask_solution", BROKEN_SYNTAX)}, (2, 0)),
+        "dan": ({"04_sinusoidal_positions.ipynb": with_solution(
+                    instructor("04_sinusoidal_positions.ipynb"), "sinusoid_table_solution", EXEC_INSTALLED_SOURCE),
+                 "05_tube_masking.ipynb": notebook_with_check_above_its_solution(
+                     "05_tube_masking.ipynb", "check-tube-mask", "c005")}, (0, 2)),
+        "eve": ({"04_sinusoidal_positions.ipynb": with_solution(
+                    instructor("04_sinusoidal_positions.ipynb"), "sinusoid_table_solution", READ_INSTRUCTOR_NOTEBOOK),
+                 "05_tube_masking.ipynb": inserted_before(student_05(), "c005", code_cell(REWRITE_LATER_CELLS, "x"))},
+                (0, 0)),
+        "hal": ({"04_sinusoidal_positions_jsmith.ipynb": solved04,
+                 "05_tube_masking.ipynb": inserted_before(instructor("05_tube_masking.ipynb"), "check-tube-mask",
+                                                          code_cell(DEAF_LOOP, "deaf"))}, (2, 0)),
+        "two_copies": ({"05_tube_masking.ipynb": solved05, "05_tube_masking (1).ipynb": solved05,
+                        "04_sinusoidal_positions.ipynb": with_solution(  # transformers' own table, returned
+                            instructor("04_sinusoidal_positions.ipynb"), "sinusoid_table_solution", RETURN_THE_REFERENCE)},
+                       (0, 0)),
+    }
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    "One class graded once (in this process, so its kernels can be counted), shared by the tests below."
+    import time
+    import zipfile
+
+    sandbox_or_skip()
+    base = tmp_path_factory.mktemp("class")
+    submissions, out = base / "submissions", base / "results"
+    submissions.mkdir()
+    for student, (files, _) in class_of_students().items():
+        if student == "lee_12345":
+            with zipfile.ZipFile(submissions / f"{student}.zip", "w") as archive:
+                for name, nb in files.items():
+                    archive.writestr(name, json.dumps(nb))
+            continue
+        for name, nb in files.items():
+            (submissions / student / name).parent.mkdir(parents=True, exist_ok=True)
+            write(nb, submissions / student / name)
+    messages = []
+    started = time.perf_counter()
+    made = course.grade_class(submissions, out, notebooks=GRADED_IN_CLASS, timeout=CLASS_TIMEOUT, jobs=2,
+                              progress=messages.append)
+    seconds = time.perf_counter() - started
+    print(f"\ngraded {made['students']} students in {seconds:.0f} s ({seconds * 2 / 6:.0f} s per student, 2 notebooks "
+          f"each, 2 jobs)", file=sys.stderr)
+    return {"out": out, "submissions": submissions, "made": made, "messages": messages,
+            "kernels_after": course._kernel_processes()}
+
+
+def class_report(graded_class, student):
+    return json.loads((graded_class["out"] / "students" / f"{student}.json").read_text())["report"]
+
+
+def test_class_gradebook_has_the_expected_points(graded_class):
+    import csv
+
+    rows = {r["student"]: r for r in csv.DictReader((graded_class["out"] / "gradebook.csv").open())}
+    assert set(rows) == set(class_of_students())
+    for student, (_, (points04, points05)) in class_of_students().items():
+        row = rows[student]
+        got = (float(row["04_sinusoidal_positions:sinusoid_table"]), float(row["05_tube_masking:tube_mask"]))
+        assert got == (points04, points05), (student, got, class_report(graded_class, student))
+        assert float(row["total"]) == points04 + points05 and float(row["max"]) == 4 and row["status"] == "graded"
+        assert row["sandbox"] == "yes"
+    assert graded_class["kernels_after"] == []  # every kernel of 12 notebooks shut down
+
+
+def test_class_messages_point_at_the_cause(graded_class):
+    def message(student, notebook):
+        return next(e["message"] for e in class_report(graded_class, student)["exercises"] if e["notebook"] == notebook)
+
+    nb = with_solution(instructor("05_tube_masking.ipynb"), "tube_mask_solution", BROKEN_SYNTAX)
+    cell = next(i for i, c in enumerate(nb["cells"]) if c["id"] == "c005")
+    line = nb["cells"][cell]["source"].split("\n").index(BROKEN_SYNTAX) + 1
+    broken = message("kim", "05_tube_masking.ipynb")
+    assert broken.startswith(f"cell {cell + 1}, line {line}: SyntaxError"), broken  # the cause, not the NameError
+    assert "your tube mask differs between time steps 0 and 1" in message("lee_12345", "05_tube_masking.ipynb")
+    deaf = next(i for i, c in enumerate(class_of_students()["hal"][0]["05_tube_masking.ipynb"]["cells"]) if c["id"] == "deaf")
+    assert message("hal", "05_tube_masking.ipynb") == (
+        f"not run: cell {deaf + 1} ran past the {CLASS_TIMEOUT} s limit and did not stop when interrupted, "
+        "so the notebook was stopped there")
+    assert message("two_copies", "05_tube_masking.ipynb").startswith("ambiguous: 2 files could be 05_tube_masking.ipynb")
+    assert "ModuleNotFoundError" in message("two_copies", "04_sinusoidal_positions.ipynb")  # no reference in the kernel
+    assert any("is a copy of the self-check 'tube_mask'" in w for w in class_report(graded_class, "dan")["warnings"])
+    assert "NotImplementedError" in message("eve", "05_tube_masking.ipynb")  # the rewriting transformer was removed
+    for cheat in ("dan", "eve"):  # the installed package's source and the instructor notebook are not visible
+        assert "FileNotFoundError" in message(cheat, "04_sinusoidal_positions.ipynb"), message(cheat, "04_sinusoidal_positions.ipynb")
+
+
+def test_class_feedback_and_summary_hide_the_hidden_tests(graded_class):
+    hidden = set()
+    for name in GRADED_IN_CLASS:
+        for cell in instructor(name)["cells"]:
+            inside = False
+            for line in cell["source"].split("\n"):
+                if line.strip() in course.HIDDEN_TESTS:
+                    inside = line.strip() == course.HIDDEN_TESTS[0]
+                elif inside and len(line.strip()) > 12:
+                    hidden.add(line.strip())
+    assert len(hidden) > 5
+    for student in class_of_students():
+        text = (graded_class["out"] / "feedback" / f"{student}.md").read_text()
+        assert text.startswith(f"# Feedback for {student}") and "| check | points | result |" in text
+        assert not [line for line in hidden if line in text], student
+    assert "Graded file: `student/notebooks/05_tube_masking-Copy1.ipynb`" in \
+        (graded_class["out"] / "feedback" / "kim.md").read_text()
+    summary = (graded_class["out"] / "summary.md").read_text()
+    assert "| 04_sinusoidal_positions:sinusoid_table | 1.14 |" in summary  # 4 students of 7 passed it: 8 / 7
+    assert "| 05_tube_masking:tube_mask | 0.57 |" in summary  # ann and dan: 4 / 7
+    assert "dan, eve, two_copies" in summary  # who failed 04
+    assert any(m.startswith("ann: 4/4") for m in graded_class["messages"]), graded_class["messages"]
+
+
+def test_class_is_rerun_without_grading_again(graded_class):
+    before = {p.name: p.stat().st_mtime_ns for p in (graded_class["out"] / "students").iterdir()}
+    messages = []
+    made = course.grade_class(graded_class["submissions"], graded_class["out"], notebooks=GRADED_IN_CLASS,
+                              progress=messages.append)
+    assert made["graded_now"] == 0 and len([m for m in messages if "already graded, skipped" in m]) == 7
+    assert {p.name: p.stat().st_mtime_ns for p in (graded_class["out"] / "students").iterdir()} == before
+    assert not [p for p in graded_class["out"].rglob(".*")]  # no temporary file left behind
+
+
+# ------------------------------------------------------------------------------------------------ partial points
+def notebook_06_with_a_check_per_implementation() -> dict:
+    """Notebook 06 as an instructor could split it, nbgrader's way: the attention check as two graded cells, eager
+    (2 points) and SDPA (1 point). The course's own 06 keeps one 3-point check: splitting it is the instructor's call."""
+    nb = instructor("06_sdpa_encoder.ipynb")
+    at = next(i for i, c in enumerate(nb["cells"]) if c["id"] == "check-attention")
+    check = nb["cells"][at]
+    loop = 'for implementation in ("eager", "sdpa"):'
+    assert loop in check["source"]
+    eager, sdpa = json.loads(json.dumps(check)), json.loads(json.dumps(check))
+    start, end = eager["source"].index(course.HIDDEN_TESTS[0]), eager["source"].index(course.HIDDEN_TESTS[1])
+    eager["source"] = eager["source"][:start] + "pass" + eager["source"][end + len(course.HIDDEN_TESTS[1]):]
+    eager["source"] = eager["source"].replace(loop, 'for implementation in ("eager",):')
+    sdpa["source"] = sdpa["source"].replace(loop, 'for implementation in ("sdpa",):')
+    eager["metadata"]["nbgrader"].update(grade_id="attention_eager", points=2)
+    sdpa["metadata"]["nbgrader"].update(grade_id="attention_sdpa", points=1)
+    eager["id"], sdpa["id"] = "check-attention-eager", "check-attention-sdpa"
+    nb["cells"][at:at + 1] = [eager, sdpa]
+    return nb
+
+
+def test_an_exercise_with_two_checks_scores_each_check(tmp_path):
+    root = tmp_path / "course"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(ROOT / "pyproject.toml", root)
+    for name in ("data", "videomae_minimal", "tools"):
+        (root / name).symlink_to(ROOT / name)
+    write(notebook_06_with_a_check_per_implementation(), root / "notebooks" / "06_sdpa_encoder.ipynb")
+    fused = "y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attention_dropout if self.training else 0.0)"
+    nb = instructor("06_sdpa_encoder.ipynb")
+    cell = next(c for c in nb["cells"] if c["id"] == "c011")
+    assert fused in cell["source"]
+    cell["source"] = cell["source"].replace(fused, "y = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # wrong scale")
+    (tmp_path / "sub").mkdir()
+    write(nb, tmp_path / "sub" / "06_sdpa_encoder.ipynb")
+    report = course.grade(tmp_path / "sub", root, timeout=60)
+    assert [(e["exercise"], e["name"], e["points"], e["max"]) for e in report["exercises"]] == [
+        ("attention", "attention_eager", 2.0, 2.0), ("attention", "attention_sdpa", 0.0, 1.0)]
+    assert report["exercises"][1]["message"].startswith("AssertionError: sdpa: your attention differs"), report
+    assert report["total"] == 2.0 and report["max"] == 3.0
+
+
+def test_without_bubblewrap_the_class_is_graded_and_the_gradebook_says_so(tmp_path, monkeypatch):
+    import csv
+
+    monkeypatch.setattr(course, "sandbox_available", lambda: None)  # as on macOS
+    (tmp_path / "subs" / "solo").mkdir(parents=True)
+    for name in ("05_tube_masking.ipynb", "05_tube_masking (1).ipynb"):  # ambiguous: graded without any kernel
+        write(instructor("05_tube_masking.ipynb"), tmp_path / "subs" / "solo" / name)
+    course.grade_class(tmp_path / "subs", tmp_path / "out", notebooks=GRADED_IN_CLASS)
+    [row] = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
+    assert (row["student"], row["total"], row["max"], row["status"], row["sandbox"]) == ("solo", "0", "4", "graded", "no")
+    assert "Graded WITHOUT the sandbox" in (tmp_path / "out" / "summary.md").read_text()
+    assert "(Graded without the sandbox.)" in (tmp_path / "out" / "feedback" / "solo.md").read_text()
+
+
+def test_the_trusted_sinusoid_comparison_runs_in_the_grader():
+    import torch
+    from videomae_minimal.positions import sinusoid_table
+
+    right = {f"{n}x{dim}": sinusoid_table(n, dim) for n, dim in course.SINUSOID_CASES}
+    assert course._compare_sinusoid_tables(right) is None
+    close = {**right, "1568x64": right["1568x64"] + 1e-7 * torch.ones(1568, 64)}
+    assert course._compare_sinusoid_tables(close).startswith("(1568, 64): your table differs from transformers' by up to")
+    assert "float32" in course._compare_sinusoid_tables({**right, "50x16": right["50x16"].double()})

@@ -153,13 +153,27 @@ def cmd_grade(args) -> str:
     from .course import grade
 
     report = grade(Path(args.submission), args.source, timeout=args.timeout, notebooks=args.notebook, progress=_progress,
-                   jobs=args.jobs)
+                   jobs=args.jobs, sandbox=not args.no_sandbox)
+    for warning in report["warnings"]:
+        print(f"videomae-minimal grade: warning: {warning}", file=sys.stderr)
+    if not report["sandbox"]:
+        print("videomae-minimal grade: graded WITHOUT the sandbox (bubblewrap missing, not working, or --no-sandbox): "
+              "student code ran with your user's rights", file=sys.stderr)
     if args.json:
         return json.dumps(report)
     width = max([len(e["name"]) for e in report["exercises"]] + [8])
     lines = [f"{e['notebook']:<30} {e['name']:<{width}} {e['points']:g}/{e['max']:g}  {e['message']}"
              for e in report["exercises"]]
     return "\n".join(lines + [f"total {report['total']:g}/{report['max']:g}"])
+
+
+def cmd_grade_class(args) -> str:
+    from .course import grade_class
+
+    made = grade_class(Path(args.submissions), Path(args.out), args.source, timeout=args.timeout, notebooks=args.notebook,
+                       jobs=args.jobs, force=args.force, progress=_progress, sandbox=not args.no_sandbox)
+    return (f"{made['students']} students ({made['graded_now']} graded now): wrote {made['gradebook']}, "
+            f"{made['summary']} and a feedback file per student under {Path(made['out']) / 'feedback'}")
 
 
 def _load(checkpoint: str, want=None, config: str | None = None):
@@ -469,13 +483,31 @@ def build_parser() -> argparse.ArgumentParser:
                                        "its self-checks replaced by the instructor's (hidden tests included), and report "
                                        "the points of every exercise. A missing, crashing or hanging notebook costs only "
                                        "its own exercises.")
-    grade.add_argument("submission", help="directory holding the submitted notebooks (at its top or under notebooks/)")
+    grade.add_argument("submission", help="directory holding the submitted notebooks (anywhere inside; matched by name and nbgrader metadata)")
     grade.add_argument("--json", action="store_true", help="print one JSON object")
-    grade.add_argument("--timeout", type=float, default=60, help="seconds allowed per cell (default: %(default)s)")
-    grade.add_argument("--jobs", type=int, default=1, help="notebooks graded side by side (default: %(default)s)")
+    grade.add_argument("--timeout", type=_number(0, above=True), default=60, help="seconds allowed per cell (default: %(default)s)")
+    grade.add_argument("--jobs", type=_integer(1), default=1, help="notebooks graded side by side (default: %(default)s)")
     grade.add_argument("--notebook", action="append", help="grade only this notebook (name or number prefix); repeatable")
     grade.add_argument("--source", help="the instructor's checkout (default: the one this package runs from)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run the kernels without bubblewrap (trusted submissions only)")
     grade.set_defaults(run=cmd_grade)
+
+    grade_class = sub.add_parser("grade-class", help="grade a class: one folder or zip per student -> gradebook.csv, "
+                                                     "feedback per student, summary.md",
+                                 description="Grade every student in SUBMISSIONS (a subfolder or .zip each, or "
+                                             "LMS-named notebooks such as lastname_12345_67890_01_frame_sampling.ipynb) "
+                                             "into --out. Students graded before are skipped unless --force.")
+    grade_class.add_argument("submissions", help="folder holding one subfolder or zip per student")
+    grade_class.add_argument("--out", required=True, help="results folder (created; re-runs add to it)")
+    grade_class.add_argument("--timeout", type=_number(0, above=True), default=60, help="seconds allowed per cell (default: %(default)s)")
+    grade_class.add_argument("--jobs", type=_integer(1), default=1, help="students graded side by side (default: %(default)s)")
+    grade_class.add_argument("--force", action="store_true", help="grade again students who have results already")
+    grade_class.add_argument("--notebook", action="append", help="grade only this notebook (name or number prefix); repeatable")
+    grade_class.add_argument("--source", help="the instructor's checkout (default: the one this package runs from)")
+    grade_class.add_argument("--no-sandbox", action="store_true",
+                             help="run the kernels without bubblewrap (trusted submissions only)")
+    grade_class.set_defaults(run=cmd_grade_class)
 
     def checkpoint_options(command):  # what every checkpoint command takes
         command.add_argument("--checkpoint", required=True,

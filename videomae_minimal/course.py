@@ -10,10 +10,13 @@ Instructor notebooks (`notebooks/`) stay the only source. They mark exercises th
   hidden tests included, back into the submission, so a student cannot weaken a check.
 
 Grading runs every notebook in a fresh Jupyter kernel (a separate process: no student code runs in the grader's),
-cell by cell, with a time limit per cell. An exercise scores its points when its self-check cell runs without an
-error. Each submitted notebook gets its own scratch copy of the course tree. Imports of the package inside it
-resolve to the grader's installed `videomae_minimal`, so a step left unsolved in one notebook costs nothing in
-another. This module sits on top, beside the command line: it imports no step.
+cell by cell, with a time limit per cell, and kills the kernel afterwards. A graded check cell scores its points
+when it runs without an error (an exercise may have several). Each submitted notebook gets its own scratch copy of
+the course tree, and the kernel imports the package from it alone (PYTHONPATH): this notebook's step is the
+student skeleton, the other steps the reference, so a step left unsolved in one notebook costs nothing in another.
+On Linux with bubblewrap the kernel runs sandboxed: the system read-only, no network, only the scratch tree
+writable, the instructor's checkout and the installed package's sources hidden. `grade_class` grades a folder of
+students into a gradebook. This module sits on top, beside the command line: it imports no step.
 """
 from __future__ import annotations
 
@@ -201,7 +204,16 @@ python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e ".[dev]"
 defines them and export it: `.venv/bin/python tools/export.py`. Later notebooks import the earlier steps from
 this package, so export each notebook once its checks pass.
 
-To hand in: submit the `notebooks/` folder (the `.ipynb` files), as they are.
+## Handing in
+
+- Submit the `notebooks/` folder (the `.ipynb` files) as they are. Keep the file names (`05_tube_masking.ipynb`);
+  a renamed copy is usually recognised, but two files for one notebook score 0 for it ("ambiguous").
+- Keep exactly one self-check cell per exercise, right after your solution. Do not copy a check cell elsewhere:
+  the grader runs the instructor's check in the cell after your solution and ignores copies.
+- Each cell has a time limit when graded (60 s by default). A cell that runs longer is stopped; a cell that
+  cannot be stopped ends the grading of that notebook.
+- The graded checks include hidden tests besides the ones you see: a check passing here is a good sign, not a
+  guarantee. Your code runs in a sandbox without network, and without the course's solutions.
 """
 
 
@@ -242,6 +254,9 @@ def make_student(out: Path, root: Path | None = None) -> dict:
         done = subprocess.run([sys.executable, str(work / "tools" / "export.py")], capture_output=True, text=True)
         if done.returncode != 0:
             raise CourseError(f"exporting the student notebooks failed: {done.stderr.strip() or done.stdout.strip()}")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(work, 0o777 & ~umask)  # mkdtemp makes 0700: the student's copy is an ordinary folder
         if out.exists():
             out.rmdir()
         os.replace(work, out)
@@ -252,9 +267,13 @@ def make_student(out: Path, root: Path | None = None) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------- grading
+GRADER_META = "videomae_grader"  # the grader's own cell metadata in a graded copy: the cell's number, its role
+
+
 @dataclass
 class Result:
     notebook: str
+    exercise: str  # several graded checks may share one exercise (nbgrader's way of giving partial points)
     name: str
     points: float
     max: float
@@ -262,80 +281,325 @@ class Result:
     message: str
 
 
-def _submitted_notebook(submission: Path, name: str) -> Path | None:
-    for candidate in (submission / "notebooks" / name, submission / name):
-        if candidate.is_file():
-            return candidate
-    return None
+def _exercise_of(check_id: str, solution_id: str | None) -> str:
+    "The exercise a check belongs to: its solution cell's grade_id without '_solution', else its own grade_id."
+    if solution_id:
+        return solution_id[:-len("_solution")] if solution_id.endswith("_solution") else solution_id
+    return check_id
 
 
-def _error_message(content: dict) -> str:
-    name, value = content.get("ename", "Error"), str(content.get("evalue", "")).strip()
-    if name == "NotImplementedError" and not value:
-        return "not implemented yet (NotImplementedError)"
-    value = re.sub(r"\x1b\[[0-9;]*m", "", value)  # no terminal colours in a report
-    message = f"{name}: {value}" if value else name
-    return message if len(message) <= 400 else message[:397] + "..."
+def graded_checks(nb: dict, notebook: str) -> list[tuple[Exercise, str]]:
+    "Each graded check cell of an instructor notebook with the exercise it belongs to (the solution above it)."
+    solution_id, found = None, []
+    for check in exercises(nb, notebook):
+        found.append(check)
+    by_id = {e.name: e for e in found}
+    out = []
+    for cell in nb["cells"]:
+        meta = _nbgrader(cell)
+        if meta.get("solution"):
+            solution_id = str(meta.get("grade_id"))
+        if meta.get("grade") and cell.get("cell_type") == "code":
+            out.append((by_id[str(meta.get("grade_id"))], _exercise_of(str(meta.get("grade_id")), solution_id)))
+    return out
 
 
-def _graded_copy(submitted: dict, instructor: dict) -> dict:
-    """The submission with the instructor's self-check cells put back, hidden tests included. A check cell is found
-    by its grade_id, else by its cell id; one the student deleted is put back after the exercise's solution cell
-    (or at the end). Graded metadata on any other cell is dropped: only the instructor's checks count."""
+# -------------------------------------------------------------------------------------------- finding the files
+SKIPPED_DIRS = ("__MACOSX",)  # what zip tools add; hidden folders (.ipynb_checkpoints) are skipped too
+
+
+def _normalized(stem: str) -> str:
+    "A file name as words: lower case, every run of other characters one underscore ('05 Tube-Masking (1)' -> '05_tube_masking_1')."
+    return re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_")
+
+
+def _named_after(stem: str, instructor_name: str) -> bool:
+    """Whether a file name names this course notebook: its number and name anywhere in it, between word breaks
+    ('05_tube_masking-Copy1', 'lastname_12345_67890_05_tube_masking', '05_Tube_Masking (1)'), or its name alone
+    when no other number stands right before it ('tube_masking_jsmith')."""
+    number, _, slug = Path(instructor_name).stem.partition("_")
+    name = _normalized(stem)
+    for found in re.finditer(rf"(?:^|_)(?:(\d+)_)?{re.escape(_normalized(slug))}(?=_|$)", name):
+        if found.group(1) is None or int(found.group(1)) == int(number):
+            return True
+    return False
+
+
+def submitted_files(submission: Path) -> list[Path]:
+    "Every notebook in a submission, its subfolders included (not hidden folders such as .ipynb_checkpoints)."
+    found = []
+    for path in sorted(submission.rglob("*.ipynb")):
+        parts = path.relative_to(submission).parts
+        if path.is_file() and not any(p.startswith(".") or p in SKIPPED_DIRS for p in parts):
+            found.append(path)
+    return found
+
+
+def _grade_ids(nb: dict) -> set[str]:
+    return {str(_nbgrader(c)["grade_id"]) for c in nb["cells"] if _nbgrader(c).get("grade_id")}
+
+
+def match_submission(submission: Path, instructor_paths: list[Path]) -> dict[str, list[Path]]:
+    """The submitted files that could be each course notebook. A file carrying a notebook's nbgrader cells (their
+    grade_id) is that notebook, whatever its name; a file carrying none is matched by its name, and only where no
+    file carries the notebook's cells (so 'tube_masking_notes.ipynb' beside the real one is not a rival). Returns
+    every candidate: more than one is an ambiguity for the caller to report, not to guess."""
+    ids = {p.name: _grade_ids(_read_notebook(p)) for p in instructor_paths}
+    by_content: dict[str, list[Path]] = {p.name: [] for p in instructor_paths}
+    by_name: dict[str, list[Path]] = {p.name: [] for p in instructor_paths}
+    for path in submitted_files(submission):
+        try:
+            inside = _grade_ids(_read_notebook(path))
+        except CourseError:
+            inside = set()  # unreadable: matched by name, and reported as unreadable when graded
+        owners = [name for name, wanted in ids.items() if wanted & inside]
+        for name in owners:
+            by_content[name].append(path)
+        if not owners:
+            for name in ids:
+                if _named_after(path.stem, name):
+                    by_name[name].append(path)
+    return {name: by_content[name] or by_name[name] for name in ids}
+
+
+# ---------------------------------------------------------------------------------------------- the graded copy
+def _graded_copy(submitted: dict, instructor: dict, notebook: str = "") -> tuple[dict, list[str]]:
+    """The submission with the instructor's self-check cells put back, hidden tests included, and warnings about
+    what was odd. A check goes into the first cell carrying its grade_id (else its cell id) *after* the exercise's
+    solution cell, so a copy of a check pasted above the solution is not the one graded: such copies are not run,
+    and named in a warning. A deleted check is put back right after the solution cell (or at the end). Graded
+    metadata on any other cell is dropped: only the instructor's checks count."""
     nb = copy.deepcopy(submitted)
     cells = nb["cells"]
-    for cell in cells:
+    for number, cell in enumerate(cells, 1):
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
+        cell["metadata"][GRADER_META] = {"cell": number}  # the number the student sees, for messages
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
-    placed = set()
-    previous_solution = None
+
+    def index(target: dict) -> int:
+        return next(i for i, c in enumerate(cells) if c is target)
+
+    def carrying(key: str, value) -> list[dict]:
+        if value is None:
+            return []
+        if key == "grade_id":
+            return [c for c in cells if _nbgrader(c).get("grade_id") == value and not _role(c)]
+        return [c for c in cells if c.get("id") == value and not _role(c)]
+
+    warnings, solution = [], None
     for check in instructor["cells"]:
-        if _nbgrader(check).get("solution"):
-            previous_solution = check
-        if not _nbgrader(check).get("grade"):
+        meta = _nbgrader(check)
+        if meta.get("solution"):
+            solution = check
+        if not meta.get("grade") or check.get("cell_type") != "code":
             continue
-        grade_id = _nbgrader(check)["grade_id"]
+        grade_id = meta["grade_id"]
+        copies = carrying("grade_id", grade_id) or carrying("id", check.get("id"))
+        solution_cell = None
+        if solution is not None:
+            found = carrying("grade_id", _nbgrader(solution).get("grade_id")) or carrying("id", solution.get("id"))
+            solution_cell = found[0] if found else None
+        after = [c for c in copies if solution_cell is None or index(c) > index(solution_cell)]
         restored = {"cell_type": "code", "id": check.get("id"), "metadata": copy.deepcopy(check["metadata"]),
                     "source": _source(check), "outputs": [], "execution_count": None}
-        at = next((i for i, c in enumerate(cells) if i not in placed and _nbgrader(c).get("grade_id") == grade_id), None)
-        if at is None:
-            at = next((i for i, c in enumerate(cells) if i not in placed and c.get("id") == check.get("id")), None)
-        if at is not None:
-            cells[at] = restored
+        if after:
+            restored["metadata"][GRADER_META] = {**after[0]["metadata"][GRADER_META], "role": "check"}
+            cells[index(after[0])] = restored
         else:
-            after = None
-            if previous_solution is not None:
-                keys = {("grade_id", _nbgrader(previous_solution).get("grade_id")), ("id", previous_solution.get("id"))}
-                after = next((i for i, c in enumerate(cells)
-                              if ("grade_id", _nbgrader(c).get("grade_id")) in keys or ("id", c.get("id")) in keys), None)
-            at = len(cells) if after is None else after + 1
+            at = index(solution_cell) + 1 if solution_cell is not None else len(cells)
+            restored["metadata"][GRADER_META] = {"cell": None, "role": "check"}
             cells.insert(at, restored)
-            placed = {i + 1 if i >= at else i for i in placed}
-        placed.add(at)
-    for i, cell in enumerate(cells):
-        if i not in placed and _nbgrader(cell).get("grade"):
+        for duplicate in copies:
+            if after and duplicate is after[0]:
+                continue
+            duplicate["metadata"]["nbgrader"] = {k: v for k, v in _nbgrader(duplicate).items() if k not in ("grade", "points")}
+            duplicate["metadata"][GRADER_META]["role"] = "duplicate"
+            where = (f"the one after your solution (cell {after[0]['metadata'][GRADER_META]['cell']})" if after
+                     else "a fresh copy right after your solution")
+            warnings.append(f"{notebook}: cell {duplicate['metadata'][GRADER_META]['cell']} is a copy of the self-check "
+                            f"{grade_id!r}; it was not run, and {where} was graded. Keep one check cell per exercise.")
+    for cell in cells:
+        if not _role(cell) and _nbgrader(cell).get("grade"):
             cell["metadata"]["nbgrader"] = {k: v for k, v in _nbgrader(cell).items() if k not in ("grade", "points")}
-    return nb
+    return nb, warnings
 
 
-def _run_notebook(nb: dict, tree: Path, timeout: float) -> tuple[dict[int, dict], str | None]:
-    """Execute every code cell in a fresh kernel (this interpreter, the scratch `tree` first on its path), in order,
-    errors allowed. Returns each executed cell's reply content by index, and why execution stopped early (None when
-    every cell ran)."""
+def _role(cell: dict) -> str | None:
+    meta = cell.get("metadata", {}).get(GRADER_META)
+    return meta.get("role") if isinstance(meta, dict) else None
+
+
+def _cell_number(cell: dict) -> int | None:
+    meta = cell.get("metadata", {}).get(GRADER_META)
+    return meta.get("cell") if isinstance(meta, dict) else None
+
+
+# ------------------------------------------------------------------------------------------------- the sandbox
+# Loaded in every grading kernel before the first cell. A student's input or AST transformer could rewrite every
+# later cell, the instructor's checks included: before each cell runs, the kernel's transformers are put back to
+# what they were at start.
+KERNEL_GUARD = '''\
+def _videomae_grader_guard():
+    shell = get_ipython()
+    cleanup, post, ast_transformers = list(shell.input_transformers_cleanup), list(shell.input_transformers_post), list(shell.ast_transformers)
+    transform = type(shell).transform_cell
+
+    def transform_cell(raw_cell):
+        shell.input_transformers_cleanup[:] = cleanup
+        shell.input_transformers_post[:] = post
+        shell.ast_transformers[:] = ast_transformers
+        return transform(shell, raw_cell)
+
+    shell.transform_cell = transform_cell
+
+
+_videomae_grader_guard()
+del _videomae_grader_guard
+'''
+
+_BWRAP_WORKS: dict[str, bool] = {}
+
+
+def sandbox_available() -> str | None:
+    "The bubblewrap executable when it runs here (Linux, user namespaces allowed), else None."
+    bwrap = shutil.which("bwrap")
+    if bwrap is None or not sys.platform.startswith("linux"):
+        return None
+    if bwrap not in _BWRAP_WORKS:
+        try:
+            probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net",
+                                    "--unshare-pid", "--die-with-parent", "true"], capture_output=True, timeout=30)
+            _BWRAP_WORKS[bwrap] = probe.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _BWRAP_WORKS[bwrap] = False
+    return bwrap if _BWRAP_WORKS[bwrap] else None
+
+
+def _hidden_paths(root: Path) -> list[Path]:
+    """What a student kernel must not see: the instructor's checkout, the checkout this package runs from, and the
+    target of an editable install (found the way a cheat would find it, through importlib.metadata)."""
+    hidden = {Path(root).resolve(), Path(__file__).resolve().parents[1], Path(__file__).resolve().parent}
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        url = json.loads(distribution("videomae-minimal").read_text("direct_url.json") or "{}").get("url", "")
+        if url.startswith("file://"):
+            hidden.add(Path(url[len("file://"):]).resolve())
+    except (PackageNotFoundError, ValueError, OSError):
+        pass
+    return sorted(p for p in hidden if p != Path("/") and p.exists())
+
+
+def _kernel_python() -> str:
+    "This interpreter, by its environment's real folder (a symlinked venv may sit inside a hidden checkout)."
+    candidate = Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name
+    return str(candidate) if candidate.exists() else sys.executable
+
+
+def _sandbox_argv(bwrap: str, tree: Path, hidden: list[Path]) -> list[str]:
+    "bubblewrap around the kernel: the system read-only, no network, the course hidden, only `tree` writable."
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--unshare-net",
+            "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
+    environment = Path(sys.prefix).resolve()  # the interpreter and its packages, even when inside a hidden folder
+    inside = [p for p in hidden if p.is_relative_to(environment)]  # hidden packages: after the environment's bind
+    for path in hidden:
+        if path not in inside:
+            argv += ["--tmpfs", str(path)]
+    if any(environment.is_relative_to(h) for h in hidden):
+        argv += ["--ro-bind", str(environment), str(environment)]
+    for path in inside:
+        argv += ["--tmpfs", str(path)]
+    return argv + ["--bind", str(tree), str(tree), "--chdir", str(tree / "notebooks")]
+
+
+# ------------------------------------------------------------------------------------------------ running cells
+def _kernel_processes() -> list:
+    "This process's live descendants that are Jupyter kernels (what a leak would leave behind)."
+    import psutil
+
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if any("ipykernel_launcher" in part for part in child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _shut_down(client, km, pid: int | None) -> None:
+    """Stop a kernel for good: its channels, the kernel (killed, not asked: a stuck one would not answer), whatever
+    it started, and the manager's files. nbclient leaves a kernel running when it was handed its manager."""
+    import psutil
+    from jupyter_core.utils import run_sync
+
+    family = []
+    if pid is not None:
+        try:
+            parent = psutil.Process(pid)
+            family = [parent, *parent.children(recursive=True)]
+        except psutil.Error:
+            pass
+    try:
+        if getattr(client, "kc", None) is not None:
+            client.kc.stop_channels()
+            client.kc = None
+    except Exception:
+        pass
+    try:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    except Exception:
+        pass
+    finally:
+        try:
+            run_sync(km.cleanup_resources)()
+        except Exception:
+            pass
+    for process in family:  # anything that outlived the kernel's process group (a setsid child, say)
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(family, timeout=5)
+
+
+def _run_notebook(nb: dict, tree: Path, timeout: float, sandbox: list[str] | None = None
+                  ) -> tuple[dict[int, dict], str | None]:
+    """Execute every code cell in a fresh kernel (this interpreter, PYTHONPATH the scratch `tree` only), in order,
+    errors allowed; the kernel is shut down afterwards whatever happens. `sandbox` is a command to run the kernel
+    under (bubblewrap), or None. Cells whose grader role is 'duplicate' are not run. Returns each executed cell's
+    reply content by index, and why execution stopped early (None when every cell ran)."""
     import nbformat
     from jupyter_client import AsyncKernelManager  # nbclient drives it from its event loop
     from jupyter_client.kernelspec import KernelSpecManager
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
+    for folder in ("home", "tmp", "ipython", "matplotlib", "ipc", "kernels/grader"):
+        (tree / folder).mkdir(parents=True, exist_ok=True)
+    guard = tree / "grader_guard.py"
+    guard.write_text(KERNEL_GUARD, encoding="utf-8")
     # A kernelspec of our own: the kernel runs this interpreter, whatever `python3` kernels the user has installed.
-    spec = tree / "kernels" / "grader"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    (tree / "kernels" / "grader" / "kernel.json").write_text(json.dumps({
+        "argv": [*(sandbox or []), _kernel_python(), "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 f"--IPKernelApp.exec_files={guard}",
+                 # In its own PID namespace the kernel sees its parent as PID 1 and would take that for the
+                 # grader having exited: no parent polling (bubblewrap kills it with the grader instead).
+                 *(["--IPKernelApp.parent_handle=0"] if sandbox else [])],
+        # A signal to the kernel's process group would reach bubblewrap and end the sandbox: under it, interrupts
+        # go as a message, and the kernel signals itself.
+        **({"interrupt_mode": "message"} if sandbox else {}),
         "display_name": "videomae-minimal grader", "language": "python"}))
-    km = AsyncKernelManager(kernel_name="grader", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(tree / "kernels")]))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    # Under the sandbox the kernel has no network, not even loopback: it talks over Unix sockets in the tree.
+    transport = {"transport": "ipc", "ip": str(tree / "ipc" / "k")} if sandbox else {}
+    km = AsyncKernelManager(kernel_name="grader", connection_file=str(tree / "connection.json"),
+                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(tree / "kernels")]), **transport)
+    # The kernel imports the scratch tree's package, never an editable install or the grader's PYTHONPATH.
+    env = {**os.environ, "PYTHONPATH": str(tree), "HOME": str(tree / "home"), "TMPDIR": str(tree / "tmp"),
+           "IPYTHONDIR": str(tree / "ipython"), "MPLCONFIGDIR": str(tree / "matplotlib"), "PYTHONNOUSERSITE": "1"}
     node = nbformat.from_dict(nb)
     replies: dict[int, dict] = {}
     timeout_reply = {"ename": "Timeout", "evalue": f"the cell ran past the {timeout:g} s limit and was stopped",
@@ -345,35 +609,50 @@ def _run_notebook(nb: dict, tree: Path, timeout: float) -> tuple[dict[int, dict]
                             resources={"metadata": {"path": str(tree / "notebooks")}})
     client.on_cell_executed = lambda cell, cell_index, execute_reply: replies.__setitem__(
         cell_index, execute_reply.get("content", {}))
-    stopped, cells = None, list(node.cells)
+    stopped, cells, pid, started = None, list(node.cells), None, False
     try:
-        with client.setup_kernel(env=env):
+        # The kernel's own stdout and stderr (its banner, say) must not mix into the grader's output (`--json`).
+        with client.setup_kernel(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            started = True
+            pid = getattr(km.provisioner, "pid", None)
             for index, cell in enumerate(cells):
-                if cell.cell_type != "code":
+                if cell.cell_type != "code" or _role(cell) == "duplicate":
                     continue
                 client.execute_cell(cell, index)
                 if replies.get(index, {}).get("ename") == "Timeout":
-                    # The kernel was interrupted. Code that ignores the interrupt (stuck in C) keeps it busy, and
-                    # then nothing after it can run: check with an empty cell (appended, then removed) first.
+                    # The kernel was interrupted. Code that ignores the interrupt (stuck in C, or catching
+                    # KeyboardInterrupt) keeps it busy, and then nothing after it can run: check with an empty cell
+                    # (appended, then removed) first.
                     node.cells.append(nbformat.v4.new_code_cell("pass"))
                     client.execute_cell(node.cells[-1], len(node.cells) - 1)
                     alive = replies.pop(len(node.cells) - 1, {}).get("status") == "ok"
                     node.cells.pop()
                     if not alive:
-                        stopped = "stopped: the kernel did not respond after a cell ran past the time limit"
+                        number = _cell_number(cell)
+                        stopped = (f"not run: {'cell ' + str(number) if number else 'a cell'} ran past the "
+                                   f"{timeout:g} s limit and did not stop when interrupted, so the notebook was "
+                                   "stopped there")
                         break
     except DeadKernelError as e:
-        stopped = f"the kernel died ({e})"
+        stopped = f"not run: the kernel died ({e})"
     except Exception as e:  # the kernel would not start, or the notebook is malformed: this notebook only
+        if not started:
+            raise GradingError(f"could not start a grading kernel ({type(e).__name__}: {e})") from e
         stopped = f"could not run the notebook ({type(e).__name__}: {e})"
+    finally:
+        _shut_down(client, km, pid)
     return replies, stopped
+
+
+class GradingError(CourseError):
+    "The grader could not grade (no kernel, no notebooks): not the student's fault, exit status 2."
 
 
 def _scratch_tree(tree: Path, root: Path, instructor_path: Path, instructor: dict) -> None:
     """A course tree to grade one notebook in: pyproject.toml (the notebooks find their root by it), a copy of the
     data, and a copy of the package in which this notebook's own module is the student skeleton. Its other steps
     are the instructor's, so an unsolved step elsewhere costs nothing here, and calling the package's version of
-    the exercise gets NotImplementedError, not the answer."""
+    the exercise gets NotImplementedError, not the answer. No instructor notebook is left in it."""
     for name in ("pyproject.toml", "README.md"):
         if (root / name).exists():
             shutil.copy2(root / name, tree / name)
@@ -388,76 +667,464 @@ def _scratch_tree(tree: Path, root: Path, instructor_path: Path, instructor: dic
     (tree / "notebooks" / instructor_path.name).unlink()
 
 
-def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout: float) -> list[Result]:
+# ------------------------------------------------------------------------------------------------------ messages
+def _error_message(content: dict) -> str:
+    name, value = content.get("ename", "Error"), str(content.get("evalue", "")).strip()
+    if name == "NotImplementedError" and not value:
+        return "not implemented yet (NotImplementedError)"
+    value = re.sub(r"\x1b\[[0-9;]*m", "", value)  # no terminal colours in a report
+    value = re.sub(r" \(\d+\.py, line \d+\)$", "", value)  # IPython's temporary file name: the caller says the line
+    message = f"{name}: {value}" if value else name
+    return message if len(message) <= 400 else message[:397] + "..."
+
+
+def _error_line(content: dict) -> int | None:
+    "The line of the cell where an error happened, from IPython's traceback ('Cell In[4], line 3')."
+    text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(content.get("traceback") or []))
+    found = re.search(r"(?:Cell In\s*\[\d*\]|Input In\s*\[\d*\]|<ipython-input-[^>]*>), line (\d+)", text)
+    return int(found.group(1)) if found else None
+
+
+def _cell_error(content: dict, number: int | None, timeout: float) -> str:
+    "One line for a failed cell: where, what ('cell 6, line 3: SyntaxError: invalid syntax')."
+    where = f"cell {number}" if number else "a cell"
+    if content.get("ename") == "Timeout":
+        return f"{where} ran past the {timeout:g} s limit and was stopped"
+    line = _error_line(content)
+    return f"{where}{f', line {line}' if line else ''}: {_error_message(content)}"
+
+
+# ------------------------------------------------------------------------------------------------------- grading
+def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout: float,
+                   candidates: list[Path] | None = None, sandbox: bool = True) -> dict:
+    """Grade one course notebook of a submission. Returns {"notebook", "file", "results": [Result],
+    "warnings", "student_errors", "cells_run", "code_cells", "stopped"}."""
     instructor = _read_notebook(instructor_path)
-    wanted = exercises(instructor, instructor_path.name)
-    if not wanted:
-        return []
+    checks = graded_checks(instructor, instructor_path.name)
+    record = {"notebook": instructor_path.name, "file": None, "results": [], "warnings": [], "student_errors": [],
+              "cells_run": 0, "code_cells": 0, "stopped": None}
+    if not checks:
+        return record
 
-    def all_fail(message: str) -> list[Result]:
-        return [Result(e.notebook, e.name, 0.0, e.points, False, message) for e in wanted]
+    def all_fail(message: str) -> dict:
+        record["results"] = [Result(e.notebook, exercise, e.name, 0.0, e.points, False, message) for e, exercise in checks]
+        return record
 
-    path = _submitted_notebook(submission, instructor_path.name)
-    if path is None:
-        found = sorted(p.name for p in [*submission.glob("*.ipynb"), *submission.glob("notebooks/*.ipynb")])
+    if candidates is None:
+        candidates = match_submission(submission, [instructor_path])[instructor_path.name]
+    if not candidates:
+        found = [p.relative_to(submission).as_posix() for p in submitted_files(submission)]
         return all_fail("notebook missing from the submission" + (f" (found: {', '.join(found)})" if found else ""))
+    if len(candidates) > 1:
+        names = ", ".join(p.relative_to(submission).as_posix() for p in candidates)
+        return all_fail(f"ambiguous: {len(candidates)} files could be {instructor_path.name} ({names}); "
+                        "hand in exactly one")
+    path = candidates[0]
+    record["file"] = path.relative_to(submission).as_posix()
     try:
         submitted = _read_notebook(path)
-        graded = _graded_copy(submitted, instructor)
+        graded, record["warnings"] = _graded_copy(submitted, instructor, instructor_path.name)
     except (CourseError, KeyError, TypeError, AttributeError) as e:
         return all_fail(f"could not read the submitted notebook: {e}")
+    bwrap = sandbox_available() if sandbox else None
+    # Checks compared in this process: only under the sandbox, which can keep the reference out of the kernel.
+    trusted = {e.name: TRUSTED_CHECKS[e.name] for e, _ in checks if e.name in TRUSTED_CHECKS} if bwrap else {}
+    verdicts: dict[str, str | None] = {}  # grade_id -> None (matches) or what differs, for trusted checks that ran
     with tempfile.TemporaryDirectory(prefix="videomae-grade-") as scratch:
         tree = Path(scratch)
         _scratch_tree(tree, root, instructor_path, instructor)
-        replies, stopped = _run_notebook(graded, tree, timeout)
-    by_name = {_nbgrader(cell)["grade_id"]: index for index, cell in enumerate(graded["cells"])
-               if _nbgrader(cell).get("grade")}
-    results = []
-    for e in wanted:
-        reply = replies.get(by_name[e.name])
+        (tree / "trusted").mkdir()
+        for cell in graded["cells"]:
+            if _role(cell) == "check" and _nbgrader(cell).get("grade_id") in trusted:
+                dump = tree / "trusted" / f"{_nbgrader(cell)['grade_id']}.pt"
+                cell["source"] = trusted[_nbgrader(cell)["grade_id"]].dump.format(path=str(dump))
+        hidden = _hidden_paths(root) + [p for check in trusted.values() for p in _module_dirs(check.hide)]
+        argv = _sandbox_argv(bwrap, tree, hidden) if bwrap else None
+        replies, stopped = _run_notebook(graded, tree, timeout, argv)
+        for grade_id, check in trusted.items():
+            index = next(i for i, c in enumerate(graded["cells"])
+                         if _role(c) == "check" and _nbgrader(c).get("grade_id") == grade_id)
+            if replies.get(index, {}).get("status") == "ok":
+                verdicts[grade_id] = check.verdict(tree / "trusted" / f"{grade_id}.pt")
+    hidden_modules = {m for check in trusted.values() for m in check.hide}
+    record["stopped"], record["cells_run"] = stopped, len(replies)
+    record["code_cells"] = sum(c.get("cell_type") == "code" and _role(c) != "duplicate" for c in graded["cells"])
+    first_error: dict[int, str] = {}  # cell index -> the message of the first error in the student's cells before it
+    earliest, reference_hidden = None, False
+    for index, cell in enumerate(graded["cells"]):
+        first_error[index] = earliest
+        reply = replies.get(index)
+        if reply is not None and _missing_hidden_module(reply, hidden_modules):
+            reference_hidden = True  # the course's own comparison with the reference, and what follows from it
+        elif reply is not None and reply.get("status") != "ok" and _role(cell) is None and not reference_hidden:
+            message = _cell_error(reply, _cell_number(cell), timeout)
+            record["student_errors"].append(message)
+            earliest = earliest or message
+    at = {_nbgrader(cell)["grade_id"]: index for index, cell in enumerate(graded["cells"]) if _role(cell) == "check"}
+    for e, exercise in checks:
+        index = at[e.name]
+        reply, number = replies.get(index), _cell_number(graded["cells"][index])
+        where = f"the self-check (cell {number})" if number else "the self-check"
         if reply is None:
-            results.append(Result(e.notebook, e.name, 0.0, e.points, False, stopped or "its self-check did not run"))
+            message = stopped or f"{where} did not run"
+        elif reply.get("status") == "ok" and verdicts.get(e.name) is None:
+            record["results"].append(Result(e.notebook, exercise, e.name, e.points, e.points, True, "passed"))
+            continue
         elif reply.get("status") == "ok":
-            results.append(Result(e.notebook, e.name, e.points, e.points, True, "passed"))
+            message = verdicts[e.name]
+        elif reply.get("ename") == "Timeout":
+            message = f"{where} ran past the {timeout:g} s limit and was stopped"
         else:
-            results.append(Result(e.notebook, e.name, 0.0, e.points, False, _error_message(reply)))
-    return results
+            message = _error_message(reply)
+        if first_error[index] and reply is not None:  # the cause first: a SyntaxError, not the NameError it causes
+            message = f"{first_error[index]}; then {where} failed: {message}"
+        record["results"].append(Result(e.notebook, exercise, e.name, 0.0, e.points, False, message))
+    return record
 
 
-def grade(submission: Path, root: Path | None = None, timeout: float = 60.0, notebooks: list[str] | None = None,
-          progress=None, jobs: int = 1) -> dict:
-    """Grade a submission directory (its notebooks at the top or under notebooks/), `jobs` notebooks at a time.
-    Returns {"total", "max", "exercises": [{"notebook", "name", "points", "max", "passed", "message"}]}."""
-    root = source_root(root)
-    submission = Path(submission)
-    if not submission.is_dir():
-        raise CourseError(f"{submission}: no such submission directory")
-    if timeout <= 0:
-        raise CourseError(f"--timeout must be positive, got {timeout}")
+# ---------------------------------------------------------------------------------------------- trusted checks
+@dataclass
+class TrustedCheck:
+    """A check compared in the grader's process. The kernel only runs `dump` (the student's function on fixed
+    inputs, saved as tensors to {path}); `hide` are the modules kept out of the kernel, so that the student's code
+    cannot return the reference's own answer; `compare` says what differs (None when all matches)."""
+    dump: str
+    hide: tuple[str, ...]
+    compare: object
+
+    def verdict(self, path: Path) -> str | None:
+        import torch
+
+        try:
+            saved = torch.load(path, weights_only=True)  # written by student code: tensors only, no pickle
+        except Exception as e:
+            return f"the grader could not read your results ({type(e).__name__}: {e})"
+        return self.compare(saved) if isinstance(saved, dict) else "the grader could not read your results"
+
+
+SINUSOID_CASES = [(50, 16), (1568, 64), (1568, 768), (7, 5)]  # the instructor's check's cases, hidden ones included
+
+SINUSOID_DUMP = '''# Self-check: sinusoid_table. The grader compares these tables with transformers' in its own process.
+def _dump_sinusoid_tables():
+    import torch
+    tables = {{}}
+    for n, dim in %r:
+        table = sinusoid_table(n, dim)
+        if not isinstance(table, torch.Tensor):
+            raise TypeError(f"return a torch.Tensor, got {{type(table).__name__}}")
+        tables[f"{{n}}x{{dim}}"] = table.detach().cpu().clone()
+    torch.save(tables, {path!r})
+
+
+_dump_sinusoid_tables()
+print("sinusoid_table: the grader compares your tables")
+''' % (SINUSOID_CASES,)
+
+
+def _compare_sinusoid_tables(saved: dict) -> str | None:
+    import torch
+    from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table
+
+    for n, dim in SINUSOID_CASES:
+        table, expected = saved.get(f"{n}x{dim}"), get_sinusoid_encoding_table(n, dim)[0]
+        if not isinstance(table, torch.Tensor) or table.dtype != torch.float32:
+            return f"({n}, {dim}): return a float32 tensor, got {getattr(table, 'dtype', type(table).__name__)}"
+        if tuple(table.shape) != tuple(expected.shape):
+            return f"({n}, {dim}): expected shape {tuple(expected.shape)}, got {tuple(table.shape)}"
+        if not torch.equal(table, expected):
+            worst = (table - expected).abs().max().item()
+            return (f"({n}, {dim}): your table differs from transformers' by up to {worst:.3g} (it must be bit-identical: "
+                    "angles in float64 as pos / 10000 ** (2 * (i // 2) / dim), cast to float32 once at the end)")
+    return None
+
+
+TRUSTED_CHECKS = {"sinusoid_table": TrustedCheck(SINUSOID_DUMP, ("transformers",), _compare_sinusoid_tables)}
+
+
+def _module_dirs(names) -> list[Path]:
+    "Where these modules are installed (the folders to hide from a kernel)."
+    import importlib.util
+
+    found = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        found += [Path(p).resolve() for p in (spec.submodule_search_locations or []) if spec] if spec else []
+    return found
+
+
+def _missing_hidden_module(reply: dict, hidden: set[str]) -> bool:
+    "Whether an error is only the sandbox hiding a reference module (the course's own comparison cells)."
+    return reply.get("ename") == "ModuleNotFoundError" and any(
+        f"'{m}." in str(reply.get("evalue", "")) or f"'{m}'" in str(reply.get("evalue", "")) for m in hidden)
+
+
+def _graded_notebooks(root: Path, notebooks: list[str] | None) -> list[Path]:
     paths = [p for p in _instructor_notebooks(root) if exercises(_read_notebook(p), p.name)]
     if notebooks:
-        chosen = [p for p in paths if any(p.name == n or p.stem == n or p.name.startswith(n) for n in notebooks)]
-        unknown = [n for n in notebooks if not any(p.name == n or p.stem == n or p.name.startswith(n) for p in paths)]
+        def chosen(p: Path, n: str) -> bool:
+            return p.name == n or p.stem == n or p.name.startswith(n)
+
+        unknown = [n for n in notebooks if not any(chosen(p, n) for p in paths)]
         if unknown:
             raise CourseError(f"--notebook {', '.join(unknown)}: no graded notebook by that name "
                               f"(graded: {', '.join(p.stem for p in paths)})")
-        paths = chosen
+        paths = [p for p in paths if any(chosen(p, n) for n in notebooks)]
+    return paths
+
+
+def grade(submission: Path, root: Path | None = None, timeout: float = 60.0, notebooks: list[str] | None = None,
+          progress=None, jobs: int = 1, sandbox: bool = True) -> dict:
+    """Grade a submission directory (its notebooks anywhere inside, matched by name and nbgrader metadata), `jobs`
+    notebooks at a time. Returns {"total", "max", "sandbox", "warnings", "exercises": [{"notebook", "exercise",
+    "name", "points", "max", "passed", "message"}], "notebooks": [{"notebook", "file", "cells_run", "code_cells",
+    "stopped", "student_errors"}]}. Raises GradingError when it cannot grade (no notebooks, no kernel)."""
+    root = source_root(root)
+    submission = Path(submission)
+    if not submission.is_dir():
+        raise GradingError(f"{submission}: no such submission directory")
+    if timeout <= 0:
+        raise CourseError(f"--timeout must be positive, got {timeout}")
     if jobs < 1:
         raise CourseError(f"--jobs must be at least 1, got {jobs}")
-    results = []
+    paths = _graded_notebooks(root, notebooks)
+    if not submitted_files(submission):
+        raise GradingError(f"{submission}: no notebooks (.ipynb files) in it or its subfolders")
+    candidates = match_submission(submission, paths)
+    records = []
     if jobs == 1:
         for path in paths:
             if progress:
                 progress(f"grading {path.name}")
-            results += grade_notebook(submission, path, root, timeout)
+            records.append(grade_notebook(submission, path, root, timeout, candidates[path.name], sandbox))
     else:  # each notebook has its own kernel anyway: run several side by side, report in course order
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(jobs) as pool:
-            futures = [pool.submit(grade_notebook, submission, path, root, timeout) for path in paths]
+            futures = [pool.submit(grade_notebook, submission, path, root, timeout, candidates[path.name], sandbox)
+                       for path in paths]
             for path, future in zip(paths, futures):
-                results += future.result()
+                records.append(future.result())
                 if progress:
                     progress(f"graded {path.name}")
+    results = [r for record in records for r in record["results"]]
     return {"total": sum(r.points for r in results), "max": sum(r.max for r in results),
-            "exercises": [asdict(r) for r in results]}
+            "sandbox": bool(sandbox and sandbox_available()),
+            "warnings": [w for record in records for w in record["warnings"]],
+            "exercises": [asdict(r) for r in results],
+            "notebooks": [{k: v for k, v in record.items() if k not in ("results", "warnings")} for record in records]}
+
+
+# ------------------------------------------------------------------------------------------------------ a class
+ZIP_LIMIT = 200 * 2**20  # bytes of notebooks one student's zip may unpack to
+LMS_SUFFIX = re.compile(r"_assignsubmission_file_?$")  # Moodle's folder names: 'Ann Lee_123_assignsubmission_file_'
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _lms_student(stem: str, notebook_names: list[str]) -> str | None:
+    """The student part of an LMS file name: what stands before the course notebook's number and name
+    ('lastname_12345_67890_01_frame_sampling' -> 'lastname_12345_67890'), or None when it names no notebook."""
+    name = _normalized(stem)
+    for notebook in notebook_names:
+        number, _, slug = Path(notebook).stem.partition("_")
+        found = re.search(rf"_(?:\d+_)?{re.escape(_normalized(slug))}(?=_|$)", name)
+        if found and found.start() > 0:
+            return name[:found.start()]
+    return None
+
+
+def class_submissions(submissions: Path, notebook_names: list[str]) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """Each student's submission in a class folder: a subfolder or a zip per student (named after it), and loose
+    notebooks with LMS names (Canvas: 'lastname_12345_67890_01_frame_sampling.ipynb') grouped by their student part.
+    Returns each student's source, and for loose notebooks the files that are theirs."""
+    students: dict[str, Path] = {}
+    loose: dict[str, list[Path]] = {}
+    for path in sorted(submissions.iterdir()):
+        if path.name.startswith(".") or path.name in SKIPPED_DIRS:
+            continue
+        if path.is_dir() or path.suffix.lower() == ".zip":
+            student = LMS_SUFFIX.sub("", path.stem if path.is_file() else path.name).strip() or path.name
+            if student in students:
+                raise CourseError(f"{submissions}: two submissions for student {student!r} "
+                                  f"({students[student].name}, {path.name}); keep one")
+            students[student] = path
+        elif path.suffix == ".ipynb":
+            loose.setdefault(_lms_student(path.stem, notebook_names) or path.stem, []).append(path)
+    for student, files in loose.items():
+        if student in students:
+            raise CourseError(f"{submissions}: student {student!r} has both {students[student].name} and loose files "
+                              f"({', '.join(p.name for p in files)}); keep one")
+        students[student] = files[0] if len(files) == 1 else submissions  # resolved per student when unpacked
+    return students, loose
+
+
+def _unpack(source: Path, into: Path, files: list[Path] | None) -> Path:
+    "A student's notebooks as a folder: a folder as it is, a zip's notebooks unpacked (safely), loose files copied."
+    if files:
+        for path in files:
+            shutil.copy2(path, into / path.name)
+        return into
+    if source.is_dir():
+        return source
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(source) as archive:
+            members = [m for m in archive.infolist() if m.filename.lower().endswith(".ipynb") and not m.is_dir()]
+            if sum(m.file_size for m in members) > ZIP_LIMIT:
+                raise CourseError(f"{source}: its notebooks unpack to more than {ZIP_LIMIT // 2**20} MiB")
+            for member in members:
+                parts = [p for p in Path(member.filename.replace("\\", "/")).parts if p not in ("", ".", "/")]
+                if not parts or ".." in parts or Path(member.filename).is_absolute():
+                    continue  # a path that would leave the folder: not a notebook we unpack
+                target = into.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    except zipfile.BadZipFile as e:
+        raise CourseError(f"{source}: not a readable zip ({e})") from e
+    return into
+
+
+def _feedback(student: str, record: dict) -> str:
+    "What the student reads: per notebook what ran and each check's result. Never a check's code."
+    report = record.get("report")
+    lines = [f"# Feedback for {student}", ""]
+    if report is None:
+        return "\n".join(lines + [f"Not graded: {record['status']}", ""])
+    lines += [f"**Total: {report['total']:g} / {report['max']:g} points.**", ""]
+    if not report.get("sandbox"):
+        lines += ["(Graded without the sandbox.)", ""]
+    lines += [f"- {w}" for w in report["warnings"]] + ([""] if report["warnings"] else [])
+    results = {}
+    for e in report["exercises"]:
+        results.setdefault(e["notebook"], []).append(e)
+    for nb in report["notebooks"]:
+        lines += [f"## {nb['notebook']}", ""]
+        if nb["file"]:
+            ran = f"{nb['cells_run']} of {nb['code_cells']} code cells ran"
+            lines += [f"Graded file: `{nb['file']}`; {ran}." + (f" {nb['stopped']}." if nb["stopped"] else ""), ""]
+        if nb["student_errors"]:
+            lines += ["Errors in your cells:"] + [f"- {m}" for m in nb["student_errors"]] + [""]
+        lines += ["| check | points | result |", "|---|---|---|"]
+        for e in results.get(nb["notebook"], []):
+            result = "passed" if e["passed"] else e["message"].replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {e['name']} | {e['points']:g} / {e['max']:g} | {result} |")
+        lines.append("")
+    lines += ["Some checks include hidden tests: passing the visible part of a check is not always enough.", ""]
+    return "\n".join(lines)
+
+
+def grade_class(submissions: Path, out: Path, root: Path | None = None, timeout: float = 60.0,
+                notebooks: list[str] | None = None, jobs: int = 1, force: bool = False, progress=None,
+                sandbox: bool = True) -> dict:
+    """Grade a folder of students (a subfolder or zip each, or LMS-named notebooks) into `out`: students/NAME.json
+    (the report), feedback/NAME.md, gradebook.csv and summary.md. A student with a report already is skipped
+    unless `force`. `jobs` students are graded side by side. Every file is written atomically."""
+    import csv
+    import io
+    import time
+
+    root = source_root(root)
+    submissions, out = Path(submissions), Path(out)
+    if not submissions.is_dir():
+        raise GradingError(f"{submissions}: no such folder of submissions")
+    if jobs < 1:
+        raise CourseError(f"--jobs must be at least 1, got {jobs}")
+    if timeout <= 0:
+        raise CourseError(f"--timeout must be positive, got {timeout}")
+    paths = _graded_notebooks(root, notebooks)
+    students, loose = class_submissions(submissions, [p.name for p in paths])
+    if not students:
+        raise GradingError(f"{submissions}: no submissions (expected one folder or .zip per student, "
+                           "or notebooks named like lastname_12345_67890_01_frame_sampling.ipynb)")
+    safe = {s: re.sub(r"[^\w.-]+", "_", s) for s in students}
+    if len(set(safe.values())) != len(safe):
+        raise CourseError(f"{submissions}: two students' names map to one file name; rename one")
+    out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda message: None)
+    todo = [s for s in students if force or not (out / "students" / f"{safe[s]}.json").is_file()]
+    for s in students:
+        if s not in todo:
+            say(f"{s}: already graded, skipped (--force grades again)")
+
+    def one(student: str) -> None:
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="videomae-class-") as scratch:
+            try:
+                folder = _unpack(students[student], Path(scratch), loose.get(student))
+                report = grade(folder, root, timeout=timeout, notebooks=[p.name for p in paths], sandbox=sandbox)
+                record = {"student": student, "source": students[student].name, "status": "graded", "report": report}
+            except GradingError as e:  # nothing to grade for this student; the class goes on
+                record = {"student": student, "source": students[student].name, "status": f"not graded: {e}",
+                          "report": None}
+        record["seconds"] = round(time.perf_counter() - started, 1)
+        _write_text_atomic(out / "feedback" / f"{safe[student]}.md", _feedback(student, record))
+        _write_json_atomic_mkdir(out / "students" / f"{safe[student]}.json", record)
+        points = f"{record['report']['total']:g}/{record['report']['max']:g}" if record["report"] else record["status"]
+        say(f"{student}: {points} ({record['seconds']:g} s)")
+
+    if jobs == 1:
+        for student in todo:
+            one(student)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(jobs) as pool:
+            for future in [pool.submit(one, s) for s in todo]:
+                future.result()
+
+    records = [json.loads((out / "students" / f"{safe[s]}.json").read_text(encoding="utf-8")) for s in students]
+    columns = [f"{Path(p).stem}:{exercise}" for p in paths
+               for exercise in dict.fromkeys(x for _, x in graded_checks(_read_notebook(p), p.name))]
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["student", *columns, "total", "max", "status", "sandbox"])
+    per_exercise: dict[str, list[float]] = {c: [] for c in columns}
+    failed: dict[str, list[str]] = {c: [] for c in columns}
+    for record in records:
+        report = record["report"]
+        points = {c: 0.0 for c in columns}
+        if report:
+            for e in report["exercises"]:
+                points[f"{Path(e['notebook']).stem}:{e['exercise']}"] += e["points"]
+                if not e["passed"]:
+                    failed[f"{Path(e['notebook']).stem}:{e['exercise']}"].append(record["student"])
+        for c in columns:
+            per_exercise[c].append(points[c])
+        maximum = report["max"] if report else sum(e.points for p in paths for e in exercises(_read_notebook(p), p.name))
+        writer.writerow([record["student"], *(f"{points[c]:g}" for c in columns),
+                         f"{report['total'] if report else 0:g}", f"{maximum:g}", record["status"],
+                         ("yes" if report["sandbox"] else "no") if report else ""])
+    _write_text_atomic(out / "gradebook.csv", table.getvalue())
+    summary = ["# Class summary", "", f"{len(records)} students.", "", "| exercise | mean points | failed by |",
+               "|---|---|---|"]
+    for c in columns:
+        mean = sum(per_exercise[c]) / len(per_exercise[c])
+        summary.append(f"| {c} | {mean:.2f} | {', '.join(sorted(set(failed[c]))) or '-'} |")
+    unsandboxed = [r["student"] for r in records if r["report"] and not r["report"]["sandbox"]]
+    if unsandboxed:
+        summary += ["", f"Graded WITHOUT the sandbox (bubblewrap missing or not working, or --no-sandbox): "
+                        f"{', '.join(unsandboxed)}. Their code ran with the grader's user rights."]
+    not_graded = [r["student"] for r in records if r["report"] is None]
+    if not_graded:
+        summary += ["", f"Not graded: {', '.join(not_graded)} (see their feedback files)."]
+    _write_text_atomic(out / "summary.md", "\n".join(summary) + "\n")
+    return {"students": len(records), "graded_now": len(todo), "out": str(out),
+            "gradebook": str(out / "gradebook.csv"), "summary": str(out / "summary.md")}
+
+
+def _write_json_atomic_mkdir(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(path, data)
