@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     labels_per_class = (1, 2) if args.smoke else LABELS_PER_CLASS
     masks = MASKS[2:4] if args.smoke else MASKS
     mask_curve_labels = 2 if args.smoke else MASK_CURVE_LABELS
-    collapse = dict(COLLAPSE, masks=masks[:1], num_labelled=16) if args.smoke else COLLAPSE
+    collapse = dict(COLLAPSE, masks=masks[:1], lrs=COLLAPSE["lrs"][:1], num_labelled=16) if args.smoke else COLLAPSE
     lrs = FINETUNE_LRS[:1] if args.smoke else FINETUNE_LRS
     seeds = range(args.seeds)
     began = time.perf_counter()

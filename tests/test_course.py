@@ -3,11 +3,13 @@
 The grading tests run real notebooks in real kernels (about a minute per full submission): the instructor's own
 notebooks must score full marks, untouched student notebooks zero, and anything in between exactly what was solved.
 """
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tokenize
 
 import nbformat
 import pytest
@@ -101,10 +103,28 @@ def test_student_notebooks_contain_no_line_of_any_solution_or_hidden_test(studen
             leaked = secret & {line.strip() for line in source.split("\n")}
             assert not leaked, f"{path.name}: {sorted(leaked)[:3]}"
             assert "### BEGIN" not in source and "### END" not in source
-            if cell["cell_type"] == "code":
-                assert cell["outputs"] == [] and cell["execution_count"] is None
         checked += len(secret)
     assert checked > 40  # the regions are real code (65 distinct lines when written), not a handful
+
+
+def test_student_notebooks_keep_only_the_outputs_that_do_not_depend_on_the_student(student_dir):
+    """Kept: the figures and numbers of cells that cannot depend on the student's code, as the instructor's run
+    left them. Cleared: every solution and check cell, and every cell naming an exercise's function or class."""
+    kept_figures = 0
+    for path in NOTEBOOKS:
+        nb = instructor(path.name)
+        student = json.loads((student_dir / "notebooks" / path.name).read_text())
+        exercise_names = {f["qualname"].split(".")[0] for f in course.exercise_functions(nb, path.stem)}
+        for theirs, mine in zip(nb["cells"], student["cells"]):
+            if mine["cell_type"] != "code" or not mine["outputs"]:
+                continue
+            source = theirs["source"]
+            assert course.SOLUTION[0] not in source and not theirs["metadata"].get("nbgrader", {}).get("grade"), path.name
+            names = {t.string for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.NAME}
+            assert not exercise_names & names, (path.name, source[:80])  # names in the code, not words in strings
+            assert mine["outputs"] == theirs["outputs"]
+            kept_figures += sum("image/png" in o.get("data", {}) for o in mine["outputs"])
+    assert kept_figures >= 10, kept_figures  # 00's, 01's, 03's, 06's, 09's and 10's figures, among others
 
 
 def test_student_version_keeps_signature_docstring_and_indentation(student_dir):
@@ -150,15 +170,47 @@ def test_student_package_raises_until_the_notebook_is_exported(student_dir, tmp_
              "m = v.tube_mask(2, (2, 3, 3), 0.5, generator=torch.Generator().manual_seed(0)); print(m.sum().item())")
     env = {**os.environ, "PYTHONPATH": str(copy)}
     before = subprocess.run([sys.executable, "-c", probe % str(copy)], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert before.returncode != 0 and "NotImplementedError" in before.stderr
+    # Unsolved: the course's reference stands in, and says so in one line.
+    assert before.returncode == 0 and before.stdout.strip() == str(2 * 2 * int(0.5 * 9)), before.stderr
+    assert before.stderr.strip() == ("videomae_minimal: tube_mask is not solved yet (05_tube_masking): "
+                                     "using the course's reference"), before.stderr
+    assert not list((copy / "videomae_minimal" / "_reference").glob("*.py"))[1:]  # bytecode only: no source but __init__
+    # Without the reference (an instructor's choice), an unsolved step raises.
+    (copy / "videomae_minimal" / "_reference" / "exercises.json").rename(tmp_path / "exercises.json")
+    bare = subprocess.run([sys.executable, "-c", probe % str(copy)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert bare.returncode != 0 and "NotImplementedError" in bare.stderr
+    (tmp_path / "exercises.json").rename(copy / "videomae_minimal" / "_reference" / "exercises.json")
     # The student solves notebook 05 (here: the instructor's answer) and exports it.
     shutil.copy(ROOT / "notebooks" / "05_tube_masking.ipynb", copy / "notebooks" / "05_tube_masking.ipynb")
     subprocess.run([sys.executable, str(copy / "tools" / "export.py")], check=True, capture_output=True)
     after = subprocess.run([sys.executable, "-c", probe % str(copy)], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert after.returncode == 0, after.stderr
+    assert after.returncode == 0 and after.stderr == "", after.stderr  # the student's own tube_mask now
     assert after.stdout.strip() == str(2 * 2 * int(0.5 * 9))
     check = subprocess.run([sys.executable, str(copy / "tools" / "export.py"), "--check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_a_student_with_nothing_solved_gets_transformers_logits_through_the_reference(student_dir, tmp_path):
+    """Every exercise on the classifier's path unsolved (02 resize, 04 positions, 06 attention, 08
+    pooling): the student's package still classifies a real clip, with transformers' logits."""
+    probe = f"""
+import sys, numpy as np, torch, transformers
+import videomae_minimal as v
+checkpoint = {str(ROOT / "data" / "checkpoints" / "tiny-finetuned")!r}
+ours = v.from_pretrained(checkpoint)
+frames = v.read_video({str(ROOT / "data" / "videos" / "mmaction2_test_cleaning_pool.mp4")!r}, np.arange(ours.config.num_frames))
+pixel_values = v.preprocess(frames, size=ours.config.image_size, crop_size=ours.config.image_size)[None]
+theirs = transformers.VideoMAEForVideoClassification.from_pretrained(checkpoint).eval()
+with torch.no_grad():
+    worst = (ours(pixel_values).logits - theirs(pixel_values).logits).abs().max().item()
+print(f"{{worst:.1e}}", worst < 1e-4)
+"""
+    env = {**os.environ, "PYTHONPATH": str(student_dir)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.split()[-1] == "True", (done.stdout, done.stderr)
+    told = [line for line in done.stderr.splitlines() if "is not solved yet" in line]
+    assert {line.split()[1] for line in told} == {"resized_shape", "sinusoid_table", "Attention.forward",
+                                                  "VideoMAEForVideoClassification.forward"}, done.stderr
 
 
 def test_student_notebook_stops_at_its_first_exercise(student_dir, tmp_path):
@@ -203,22 +255,14 @@ def test_student_refuses_to_overwrite(tmp_path):
 # ------------------------------------------------------------------------------------------------ the grader
 def test_instructor_notebooks_get_full_marks():
     report = course.grade(ROOT / "notebooks", jobs=2)  # two kernels side by side: the parallel path, checked
-    assert [e["notebook"] for e in report["exercises"]] == [p.name for p in GRADED]
+    assert list(dict.fromkeys(e["notebook"] for e in report["exercises"])) == [p.name for p in GRADED]
     failed = [(e["name"], e["message"]) for e in report["exercises"] if not e["passed"]]
     assert not failed
     assert report["total"] == report["max"] == 17
 
 
-def test_untouched_student_notebooks_get_zero_on_every_exercise(student_dir):
-    report = course.grade(student_dir)
-    assert len(report["exercises"]) == 8 and report["max"] == 17
-    for e in report["exercises"]:
-        assert e["points"] == 0 and not e["passed"], e
-        assert "NotImplementedError" in e["message"], e
-    assert report["total"] == 0
-
-
 def test_one_step_solved_gets_exactly_that_steps_points(student_dir, tmp_path):
+    "One notebook solved, the seven others as handed out: exactly that step's points."
     sub = submission_from(student_dir, tmp_path, {"05_tube_masking.ipynb": instructor("05_tube_masking.ipynb")})
     done = subprocess.run(CLI + ["grade", str(sub), "--json", "--jobs", "2"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -230,6 +274,10 @@ def test_one_step_solved_gets_exactly_that_steps_points(student_dir, tmp_path):
     solved = [e for e in report["exercises"] if e["passed"]]
     assert [(e["notebook"], e["name"]) for e in solved] == [("05_tube_masking.ipynb", "tube_mask")]
     assert report["total"] == solved[0]["max"] == 2.0 and report["max"] == 17.0
+    untouched = [e for e in report["exercises"] if e["notebook"] != "05_tube_masking.ipynb"]
+    assert len(untouched) == 8  # 7 untouched student notebooks: 06 has two checks
+    for e in untouched:  # the student versions as handed out score 0, each for the step left undone
+        assert e["points"] == 0 and not e["passed"] and "NotImplementedError" in e["message"], e
 
 
 def test_a_hanging_cell_is_cut_off_and_costs_only_its_exercise(student_dir, tmp_path):
@@ -560,33 +608,15 @@ def test_class_is_rerun_without_grading_again(graded_class):
 
 
 # ------------------------------------------------------------------------------------------------ partial points
-def notebook_06_with_a_check_per_implementation() -> dict:
-    """Notebook 06 as an instructor could split it, nbgrader's way: the attention check as two graded cells, eager
-    (2 points) and SDPA (1 point). The course's own 06 keeps one 3-point check: splitting it is the instructor's call."""
-    nb = instructor("06_sdpa_encoder.ipynb")
-    at = next(i for i, c in enumerate(nb["cells"]) if c["id"] == "check-attention")
-    check = nb["cells"][at]
-    loop = 'for implementation in ("eager", "sdpa"):'
-    assert loop in check["source"]
-    eager, sdpa = json.loads(json.dumps(check)), json.loads(json.dumps(check))
-    start, end = eager["source"].index(course.HIDDEN_TESTS[0]), eager["source"].index(course.HIDDEN_TESTS[1])
-    eager["source"] = eager["source"][:start] + "pass" + eager["source"][end + len(course.HIDDEN_TESTS[1]):]
-    eager["source"] = eager["source"].replace(loop, 'for implementation in ("eager",):')
-    sdpa["source"] = sdpa["source"].replace(loop, 'for implementation in ("sdpa",):')
-    eager["metadata"]["nbgrader"].update(grade_id="attention_eager", points=2)
-    sdpa["metadata"]["nbgrader"].update(grade_id="attention_sdpa", points=1)
-    eager["id"], sdpa["id"] = "check-attention-eager", "check-attention-sdpa"
-    nb["cells"][at:at + 1] = [eager, sdpa]
-    return nb
+RETURN_TRANSFORMERS_RESIZE = (  # 02's answer taken from transformers, which the checks compare with
+    "    from transformers.image_transforms import get_resize_output_image_size\n"
+    "    return tuple(get_resize_output_image_size(np.zeros((height, width, 3), np.uint8), size=size, "
+    "default_to_square=False))")
 
 
-def test_an_exercise_with_two_checks_scores_each_check(tmp_path):
-    root = tmp_path / "course"
-    (root / "notebooks").mkdir(parents=True)
-    shutil.copy(ROOT / "pyproject.toml", root)
-    for name in ("data", "videomae_minimal", "tools"):
-        (root / name).symlink_to(ROOT / name)
-    write(notebook_06_with_a_check_per_implementation(), root / "notebooks" / "06_sdpa_encoder.ipynb")
+def test_06_scores_each_implementation_and_02_cannot_return_transformers_answer(tmp_path):
+    """06 has two graded checks, nbgrader's way: eager (2 points) and SDPA (1 point); a wrong SDPA costs only its
+    point, with the grader's own comparison saying what differs. 02 returning transformers' own resize scores 0."""
     fused = "y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attention_dropout if self.training else 0.0)"
     nb = instructor("06_sdpa_encoder.ipynb")
     cell = next(c for c in nb["cells"] if c["id"] == "c011")
@@ -594,11 +624,78 @@ def test_an_exercise_with_two_checks_scores_each_check(tmp_path):
     cell["source"] = cell["source"].replace(fused, "y = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # wrong scale")
     (tmp_path / "sub").mkdir()
     write(nb, tmp_path / "sub" / "06_sdpa_encoder.ipynb")
-    report = course.grade(tmp_path / "sub", root, timeout=60)
+    write(with_solution(instructor("02_processing.ipynb"), "resized_shape_solution", RETURN_TRANSFORMERS_RESIZE),
+          tmp_path / "sub" / "02_processing.ipynb")
+    report = course.grade(tmp_path / "sub", ROOT, timeout=60, notebooks=["02", "06"], jobs=2)
     assert [(e["exercise"], e["name"], e["points"], e["max"]) for e in report["exercises"]] == [
+        ("resized_shape", "resized_shape", 0.0, 1.0),
         ("attention", "attention_eager", 2.0, 2.0), ("attention", "attention_sdpa", 0.0, 1.0)]
-    assert report["exercises"][1]["message"].startswith("AssertionError: sdpa: your attention differs"), report
-    assert report["total"] == 2.0 and report["max"] == 3.0
+    if report["sandbox"]:  # compared in the grader's process; transformers is not in the kernel
+        assert "ModuleNotFoundError" in report["exercises"][0]["message"] and "transformers" in report["exercises"][0]["message"]
+        assert report["exercises"][2]["message"].startswith("sdpa: your attention differs from transformers' by up to"), report
+    else:
+        assert report["exercises"][2]["message"].startswith("AssertionError: sdpa: your attention differs"), report
+    assert report["total"] == 2.0 and report["max"] == 4.0
+
+
+def test_the_trusted_attention_and_classifier_comparisons_find_each_mistake():
+    """The grader's own comparisons for 06 and 08 (run in its process, no kernel): the instructor's code passes, and
+    each usual mistake is named."""
+    import torch
+    from videomae_minimal.checkpoints import load_weights
+    from videomae_minimal.classifier import VideoMAEForVideoClassification
+    from videomae_minimal.config import VideoMAEConfig
+    from videomae_minimal.encoder import Attention
+
+    inputs, expected = course._prepare_attention()
+    tokens = inputs["tokens"]
+
+    def results(implementation, **change):
+        ours = Attention(32, 4, attn_implementation=implementation)
+        ours.load_state_dict(inputs["state"])
+        plain = Attention(32, 4, qkv_bias=False, attn_implementation=implementation)
+        plain.load_state_dict({k: v for k, v in inputs["state"].items() if not k.endswith("_bias")})
+        with torch.no_grad():
+            output, probabilities = ours(tokens)
+            asked_output, asked_probabilities = ours(tokens, output_attentions=True)
+            saved = {"output": output, "probabilities": probabilities, "asked_output": asked_output,
+                     "asked_probabilities": asked_probabilities, "no_bias_output": plain(tokens)[0]}
+        return {k: v for k, v in {**saved, **change}.items() if v is not None}
+
+    for implementation in ("eager", "sdpa"):
+        assert course._compare_attention(implementation)(results(implementation), expected) is None
+    compare = course._compare_attention("sdpa")
+    wrong = results("sdpa", output=expected["output"] * 1.01)
+    assert compare(wrong, expected).startswith("sdpa: your attention differs from transformers' by up to"), compare(wrong, expected)
+    assert "return None" in compare(results("sdpa", probabilities=expected["probabilities"]), expected)
+    assert "output_attentions=True" in compare(results("sdpa", asked_probabilities=None), expected)
+    assert compare(results("sdpa", no_bias_output=expected["output"]), expected).startswith("sdpa, qkv_bias=False")
+    assert "expected shape (2, 7, 32)" in compare(results("sdpa", output=expected["output"][:, :3]), expected)
+    assert course._compare_attention("eager")(results("eager", probabilities=None), expected).startswith(
+        "eager: return the probabilities")
+
+    inputs, expected = course._prepare_classifier()
+    saved = {}
+    for pooling in ("mean", "cls"):
+        ours = VideoMAEForVideoClassification(VideoMAEConfig(**course.CLASSIFIER_SIZES, use_mean_pooling=pooling == "mean")).eval()
+        load_weights(ours, inputs[f"state_{pooling}"])
+        with torch.no_grad():
+            out = ours(inputs["pixel_values"], labels=inputs["labels"])
+        saved[f"logits_{pooling}"], saved[f"loss_{pooling}"] = out.logits, out.loss
+    assert course._compare_classifier(saved, expected) is None
+    swapped = {**saved, "logits_cls": saved["logits_mean"]}  # mean pooling where token 0 belongs
+    assert course._compare_classifier(swapped, expected).startswith("use_mean_pooling=False: your logits differ"), \
+        course._compare_classifier(swapped, expected)
+    assert "loss" in course._compare_classifier({k: v for k, v in saved.items() if k != "loss_mean"}, expected)
+
+    inputs, expected = course._prepare_resized_shapes()
+    assert expected["1080x1920@224"] == (224, 398)  # transformers' arithmetic: 1920 * 224 / 1080 = 398.2, truncated
+    right = {key: torch.tensor([float(s) for s in shape]) for key, shape in expected.items()}
+    right["explicit"] = torch.tensor([112.0, 160.0])
+    assert course._compare_resized_shapes(right, expected) is None
+    rounded = {**right, "1080x1920@224": torch.tensor([224.0, 399.0])}
+    assert course._compare_resized_shapes(rounded, expected) == (
+        "a 1080 x 1920 frame at size 224 should become (224, 398) (short side 224, the long side truncated), you give (224, 399)")
 
 
 def test_without_bubblewrap_the_class_is_graded_and_the_gradebook_says_so(tmp_path, monkeypatch):

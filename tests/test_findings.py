@@ -13,7 +13,7 @@ FIELDS = {"curve", "kind", "mask", "ratio", "labels_per_class", "seed", "lr", "a
 
 def test_smoke_run_records_reproduce(tmp_path):
     work = tmp_path / "work"
-    done = subprocess.run([sys.executable, str(FINDINGS), "--smoke", "--seeds", "2", "--out", str(tmp_path / "f"),
+    done = subprocess.run([sys.executable, str(FINDINGS), "--smoke", "--seeds", "1", "--out", str(tmp_path / "f"),
                            "--work", str(work)], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "f.json").read_text())
@@ -21,9 +21,9 @@ def test_smoke_run_records_reproduce(tmp_path):
     assert all(FIELDS <= set(r) for r in records)
     labels = {(r["kind"], r["labels_per_class"]) for r in records if r["curve"] == "labels"}
     assert labels == {(kind, k) for kind in ("pretrained", "scratch", "probe") for k in (1, 2)}
-    assert {r["seed"] for r in records if r["curve"] == "labels"} == {0, 1}
+    assert {r["seed"] for r in records if r["curve"] == "labels"} == {0}
     assert "## Masking ratio" in (tmp_path / "f.md").read_text()
-    record = next(r for r in records if r["kind"] == "probe" and r["seed"] == 1)
+    record = next(r for r in records if r["kind"] == "probe")
     again = tmp_path / "again"
     again.mkdir()
     for command in record["commands"]:  # the user's commands, run from an empty folder

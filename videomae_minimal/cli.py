@@ -144,7 +144,7 @@ def cmd_student(args) -> str:
     from .course import make_student
 
     _progress(f"writing the student version of the course to {args.out}")
-    made = make_student(Path(args.out), args.source)
+    made = make_student(Path(args.out), args.source, reference=not args.no_reference)
     return (f"wrote {made['notebooks']} student notebooks ({made['exercises']} exercises, {made['points']:g} points) "
             f"and the package skeleton to {made['out']}")
 
@@ -471,11 +471,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     student = sub.add_parser("student", help="write the student version of the course (solutions removed)",
                              description="Write the notebooks with every solution region replaced by "
-                                         "`raise NotImplementedError()` and hidden tests removed (outputs cleared), and a "
-                                         "package skeleton exported from them, whose exercises raise NotImplementedError "
-                                         "until the student exports a solved notebook.")
+                                         "`raise NotImplementedError()` and hidden tests removed (outputs cleared, except "
+                                         "those of cells that do not depend on the student's code), and a package "
+                                         "skeleton exported from them, in which the course's reference stands in for an "
+                                         "exercise until the student exports a solved notebook.")
     student.add_argument("--out", required=True, help="directory to create (must not exist, or be empty)")
     student.add_argument("--source", help="the instructor's checkout (default: the one this package runs from)")
+    student.add_argument("--no-reference", action="store_true",
+                         help="leave out the course's reference (bytecode only, no source), which otherwise stands in "
+                              "for the steps a student has not solved yet, so that a student stuck at 03 can run 07")
     student.set_defaults(run=cmd_student)
 
     grade = sub.add_parser("grade", help="grade a submission: each notebook in a fresh kernel, points per exercise",

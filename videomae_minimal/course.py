@@ -123,15 +123,91 @@ def _read_notebook(path: Path) -> dict:
     return nb
 
 
-def student_notebook(nb: dict, where: str) -> dict:
-    "A student version of an instructor notebook: solutions out, hidden tests out, outputs cleared."
+def student_notebook(nb: dict, where: str, keep_independent_outputs: bool = False) -> dict:
+    """A student version of an instructor notebook: solutions out, hidden tests out, outputs cleared; with
+    `keep_independent_outputs`, the outputs (figures, printed numbers) of the cells that do not depend on the
+    student's code stay, so a learner can compare with them."""
+    independent = _independent_cells(nb) if keep_independent_outputs else set()
     nb = copy.deepcopy(nb)
     for number, cell in enumerate(nb["cells"], 1):
         cell["source"] = student_source(_source(cell), f"{where}, cell {number}", markdown=cell.get("cell_type") == "markdown")
         cell.get("metadata", {}).pop("execution", None)
-        if cell.get("cell_type") == "code":
-            cell["outputs"], cell["execution_count"] = [], None
+        if cell.get("cell_type") == "code":  # no execution counts: the student's own run numbers its cells
+            cell["execution_count"] = None
+            if number - 1 not in independent:
+                cell["outputs"] = []
     return nb
+
+
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+          ast.GeneratorExp)
+
+
+def _top_level(node):
+    "The nodes of a statement outside the scopes it opens (function and class bodies, comprehensions)."
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, SCOPES):
+            yield from _top_level(child)
+
+
+def _statement_names(statement) -> tuple[set[str], set[str], set[str], set[str]]:
+    """(every name a top-level statement reads, function bodies included; the module-level names it binds; the
+    module-level names it changes in place: `x[0] = ...`, `x.attr = ...`, `x.append(...)`; the modules it imports)."""
+    reads = {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    binds, changes, modules = set(), set(), set()
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        binds.add(statement.name)
+    for node in _top_level(statement):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            binds.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                binds.add(alias.asname or alias.name.split(".")[0])
+                modules.add(alias.asname or alias.name.split(".")[0])
+        base = None
+        if isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
+            base = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            base = node.func.value
+        while isinstance(base, (ast.Attribute, ast.Subscript, ast.Call)):
+            base = base.func if isinstance(base, ast.Call) else base.value
+        if isinstance(base, ast.Name):
+            changes.add(base.id)
+    return reads, binds, changes, modules
+
+
+def _independent_cells(nb: dict) -> set[int]:
+    """The indices of the code cells whose results cannot depend on the student's code. A solution (or check) cell
+    taints the names it binds or changes; a cell that reads a tainted name is dependent and taints what it binds
+    or changes in turn; an independent cell that rebinds a name clears it. Modules (torch, plt) are never tainted:
+    a call like `plt.title(...)` changes nothing of the student's. (Random draws a student's code makes, shifting
+    the global generator for later cells, are not followed: the course seeds the draws whose results it shows.)"""
+    tainted, modules, independent = set(), set(), set()
+    for index, cell in enumerate(nb["cells"]):
+        if cell.get("cell_type") != "code":
+            continue
+        source = _source(cell)
+        code = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
+        try:
+            statements = [_statement_names(s) for s in ast.parse(code).body]
+        except SyntaxError:
+            continue  # cannot tell: dependent, taints nothing it could name
+        for _, _, _, imported in statements:
+            modules |= imported
+        student = SOLUTION[0] in source or HIDDEN_TESTS[0] in source or bool(_nbgrader(cell).get("grade"))
+        dependent, cleared = student, set()
+        for reads, binds, changes, _ in statements:
+            if (reads - cleared) & tainted:
+                dependent = True
+            cleared |= binds
+        bound = {n for _, binds, changes, _ in statements for n in binds | changes} - modules
+        if dependent:
+            tainted |= bound
+        else:
+            tainted -= {n for _, binds, _, _ in statements for n in binds}
+            independent.add(index)
+    return independent
 
 
 @dataclass
@@ -217,9 +293,12 @@ this package, so export each notebook once its checks pass.
 """
 
 
-def make_student(out: Path, root: Path | None = None) -> dict:
-    """Write a student copy of the course to `out`: notebooks without solutions, a package skeleton exported from
-    them, the exporter, the data. `out` must not exist yet (or be empty); it appears complete or not at all."""
+def make_student(out: Path, root: Path | None = None, reference: bool = True) -> dict:
+    """Write a student copy of the course to `out`: notebooks without solutions (with the outputs of the cells that
+    do not depend on the student's code), a package skeleton exported from them, the exporter, the data. With
+    `reference`, the package also holds the instructor's modules as bytecode only, standing in for the steps the
+    student has not solved yet (`fallback.py`). `out` must not exist yet (or be empty); it appears complete or not
+    at all."""
     root = source_root(root)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -228,10 +307,12 @@ def make_student(out: Path, root: Path | None = None) -> dict:
     work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     try:
         (work / "notebooks").mkdir()
-        count = {"notebooks": 0, "exercises": 0, "points": 0.0}
+        count, targets = {"notebooks": 0, "exercises": 0, "points": 0.0}, []
         for path in _course_notebooks(root):  # the appendices too: the package skeleton is exported from all of them
             relative = path.relative_to(root / "notebooks")
-            nb = student_notebook(_read_notebook(path), f"notebooks/{relative.as_posix()}")
+            instructor = _read_notebook(path)
+            nb = student_notebook(instructor, f"notebooks/{relative.as_posix()}", keep_independent_outputs=True)
+            targets += exercise_functions(instructor, path.stem)
             (work / "notebooks" / relative).parent.mkdir(parents=True, exist_ok=True)
             _write_json_atomic(work / "notebooks" / relative, nb)
             found = exercises(nb, path.name)
@@ -254,6 +335,8 @@ def make_student(out: Path, root: Path | None = None) -> dict:
         done = subprocess.run([sys.executable, str(work / "tools" / "export.py")], capture_output=True, text=True)
         if done.returncode != 0:
             raise CourseError(f"exporting the student notebooks failed: {done.stderr.strip() or done.stdout.strip()}")
+        if reference:
+            _write_reference(root / "videomae_minimal", work / "videomae_minimal", targets)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(work, 0o777 & ~umask)  # mkdtemp makes 0700: the student's copy is an ordinary folder
@@ -264,6 +347,61 @@ def make_student(out: Path, root: Path | None = None) -> dict:
         shutil.rmtree(work, ignore_errors=True)
         raise
     return {**count, "out": str(out)}
+
+
+def exercise_functions(nb: dict, notebook: str) -> list[dict]:
+    """The functions an instructor notebook's exported solutions sit in: {"module", "qualname", "notebook"} each
+    (`Attention.forward` for a region inside that method)."""
+    module, found = None, []
+    for cell in nb["cells"]:
+        source = _source(cell)
+        directives = [line.strip() for line in source.split("\n") if line.strip().startswith("#|")]
+        module = next((d.split()[-1] for d in directives if d.startswith("#| default_exp")), module)
+        if "#| export" not in directives or SOLUTION[0] not in source:
+            continue
+        starts = [n for n, line in enumerate(source.split("\n"), 1) if line.strip() == SOLUTION[0]]
+
+        def enclosing(body, prefix, line):
+            for node in body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
+                        node.lineno <= line <= node.end_lineno:
+                    inner = enclosing(node.body, f"{prefix}{node.name}.", line)
+                    return inner or (f"{prefix}{node.name}" if not isinstance(node, ast.ClassDef) else None)
+            return None
+
+        tree = ast.parse(source)
+        for line in starts:
+            qualname = enclosing(tree.body, "", line)
+            if qualname and module and not any(f["qualname"] == qualname for f in found):
+                found.append({"module": module, "qualname": qualname, "notebook": notebook})
+    return found
+
+
+REFERENCE_HOOK = """
+
+# Student edition: the course's reference stands in for the exercises not solved yet (videomae_minimal/fallback.py).
+from .fallback import use_reference_for_unsolved_steps as _use_reference
+
+_use_reference()
+"""
+
+
+def _write_reference(instructor_package: Path, package: Path, targets: list[dict]) -> None:
+    """The instructor's modules as bytecode only in `package/_reference/` (their source is not shipped), the
+    exercises they stand in for, and the hook in the student's `__init__.py`."""
+    import py_compile
+
+    reference = package / "_reference"
+    reference.mkdir()
+    (reference / "__init__.py").write_text('"The course\'s reference, bytecode only: see videomae_minimal/fallback.py."\n',
+                                           encoding="utf-8")
+    for module in sorted(instructor_package.glob("*.py")):
+        if module.name not in ("__init__.py", "__main__.py", "cli.py", "course.py", "fallback.py"):
+            py_compile.compile(str(module), cfile=str(reference / f"{module.stem}.pyc"),
+                               dfile=f"<the course's reference: {module.name}>", doraise=True)
+    (reference / "exercises.json").write_text(json.dumps(targets, indent=1) + "\n", encoding="utf-8")
+    with (package / "__init__.py").open("a", encoding="utf-8") as f:
+        f.write(REFERENCE_HOOK)
 
 
 # ------------------------------------------------------------------------------------------------------- grading
@@ -734,10 +872,17 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
         tree = Path(scratch)
         _scratch_tree(tree, root, instructor_path, instructor)
         (tree / "trusted").mkdir()
+        expected = {}
         for cell in graded["cells"]:
-            if _role(cell) == "check" and _nbgrader(cell).get("grade_id") in trusted:
-                dump = tree / "trusted" / f"{_nbgrader(cell)['grade_id']}.pt"
-                cell["source"] = trusted[_nbgrader(cell)["grade_id"]].dump.format(path=str(dump))
+            grade_id = _nbgrader(cell).get("grade_id")
+            if _role(cell) == "check" and grade_id in trusted:
+                inputs, expected[grade_id] = _prepared(trusted[grade_id])
+                if inputs is not None:
+                    import torch
+
+                    torch.save(inputs, tree / "trusted" / f"{grade_id}-inputs.pt")
+                cell["source"] = trusted[grade_id].source(tree / "trusted" / f"{grade_id}.pt",
+                                                          tree / "trusted" / f"{grade_id}-inputs.pt")
         hidden = _hidden_paths(root) + [p for check in trusted.values() for p in _module_dirs(check.hide)]
         argv = _sandbox_argv(bwrap, tree, hidden) if bwrap else None
         replies, stopped = _run_notebook(graded, tree, timeout, argv)
@@ -745,7 +890,7 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
             index = next(i for i, c in enumerate(graded["cells"])
                          if _role(c) == "check" and _nbgrader(c).get("grade_id") == grade_id)
             if replies.get(index, {}).get("status") == "ok":
-                verdicts[grade_id] = check.verdict(tree / "trusted" / f"{grade_id}.pt")
+                verdicts[grade_id] = check.verdict(tree / "trusted" / f"{grade_id}.pt", expected.get(grade_id))
     hidden_modules = {m for check in trusted.values() for m in check.hide}
     record["stopped"], record["cells_run"] = stopped, len(replies)
     record["code_cells"] = sum(c.get("cell_type") == "code" and _role(c) != "duplicate" for c in graded["cells"])
@@ -785,43 +930,110 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
 # ---------------------------------------------------------------------------------------------- trusted checks
 @dataclass
 class TrustedCheck:
-    """A check compared in the grader's process. The kernel only runs `dump` (the student's function on fixed
-    inputs, saved as tensors to {path}); `hide` are the modules kept out of the kernel, so that the student's code
-    cannot return the reference's own answer; `compare` says what differs (None when all matches)."""
+    """A check compared in the grader's process. `prepare()` runs here before the kernel starts and returns the
+    inputs to give the student's code (tensors saved to __INPUTS__, or None) and the expected answers, which stay in
+    this process. The kernel runs only `dump`: the student's code on those inputs, its results saved as tensors to
+    __RESULTS__. `hide` are the modules kept out of the kernel, so that the student's code cannot return the
+    reference's own answer; `compare(saved, expected)` says what differs (None when all matches)."""
     dump: str
     hide: tuple[str, ...]
     compare: object
+    prepare: object = None
 
-    def verdict(self, path: Path) -> str | None:
+    def source(self, results: Path, inputs: Path) -> str:
+        return self.dump.replace("__RESULTS__", repr(str(results))).replace("__INPUTS__", repr(str(inputs)))
+
+    def verdict(self, path: Path, expected) -> str | None:
         import torch
 
         try:
             saved = torch.load(path, weights_only=True)  # written by student code: tensors only, no pickle
         except Exception as e:
             return f"the grader could not read your results ({type(e).__name__}: {e})"
-        return self.compare(saved) if isinstance(saved, dict) else "the grader could not read your results"
+        if not isinstance(saved, dict):
+            return "the grader could not read your results"
+        try:
+            return self.compare(saved, expected)
+        except Exception as e:  # a result of the wrong kind (a string where a tensor belongs): the student's answer
+            return f"your results could not be compared ({type(e).__name__}: {e})"
 
 
+def _differs(got, expected, what: str, tolerance: float) -> str | None:
+    "What is wrong with one result tensor against the expected one, or None."
+    import torch
+
+    if not isinstance(got, torch.Tensor):
+        return f"{what}: expected a tensor, got {type(got).__name__}"
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"{what}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    worst = (got.double() - expected.double()).abs().max().item() if got.numel() else 0.0
+    if not worst <= tolerance:  # NaN fails too
+        return f"{what} differs from transformers' by up to {worst:.3g} (tolerance {tolerance:g})"
+    return None
+
+
+# 02 · resized_shape: the instructor's check's sizes, hidden ones included, against transformers' resize arithmetic.
+RESIZE_CASES = [(256, 340, 224), (360, 640, 224), (640, 360, 224), (224, 224, 224),
+                (1080, 1920, 224), (480, 853, 160), (7, 3, 224), (301, 300, 112)]
+
+RESIZE_DUMP = """# Self-check: resized_shape. The grader compares your sizes with transformers' in its own process.
+def _dump_resized_shapes():
+    import torch
+    shapes = {}
+    for height, width, size in %r:
+        shapes[f"{height}x{width}@{size}"] = torch.tensor([float(s) for s in resized_shape(height, width, size)])
+    shapes["explicit"] = torch.tensor([float(s) for s in resized_shape(256, 340, (112, 160))])
+    torch.save(shapes, __RESULTS__)
+
+
+_dump_resized_shapes()
+print("resized_shape: the grader compares your sizes")
+""" % (RESIZE_CASES,)
+
+
+def _prepare_resized_shapes():
+    import numpy as np
+    from transformers.image_transforms import get_resize_output_image_size
+
+    return None, {f"{h}x{w}@{size}": tuple(get_resize_output_image_size(np.zeros((h, w, 3), np.uint8), size=size,
+                                                                         default_to_square=False))
+                  for h, w, size in RESIZE_CASES}
+
+
+def _compare_resized_shapes(saved: dict, expected: dict) -> str | None:
+    for key, shape in {**expected, "explicit": (112, 160)}.items():
+        got = saved.get(key)
+        got = tuple(int(s) if float(s).is_integer() else float(s) for s in got.tolist()) if got is not None else None
+        if got != tuple(shape):
+            if key == "explicit":
+                return f"an explicit (height, width) size (112, 160) is used as it is, you give {got}"
+            frame, size = key.split("@")
+            return (f"a {frame.replace('x', ' x ')} frame at size {size} should become {tuple(shape)} (short side "
+                    f"{size}, the long side truncated), you give {got}")
+    return None
+
+
+# 04 · sinusoid_table.
 SINUSOID_CASES = [(50, 16), (1568, 64), (1568, 768), (7, 5)]  # the instructor's check's cases, hidden ones included
 
-SINUSOID_DUMP = '''# Self-check: sinusoid_table. The grader compares these tables with transformers' in its own process.
+SINUSOID_DUMP = """# Self-check: sinusoid_table. The grader compares these tables with transformers' in its own process.
 def _dump_sinusoid_tables():
     import torch
-    tables = {{}}
+    tables = {}
     for n, dim in %r:
         table = sinusoid_table(n, dim)
         if not isinstance(table, torch.Tensor):
-            raise TypeError(f"return a torch.Tensor, got {{type(table).__name__}}")
-        tables[f"{{n}}x{{dim}}"] = table.detach().cpu().clone()
-    torch.save(tables, {path!r})
+            raise TypeError(f"return a torch.Tensor, got {type(table).__name__}")
+        tables[f"{n}x{dim}"] = table.detach().cpu().clone()
+    torch.save(tables, __RESULTS__)
 
 
 _dump_sinusoid_tables()
 print("sinusoid_table: the grader compares your tables")
-''' % (SINUSOID_CASES,)
+""" % (SINUSOID_CASES,)
 
 
-def _compare_sinusoid_tables(saved: dict) -> str | None:
+def _compare_sinusoid_tables(saved: dict, expected=None) -> str | None:
     import torch
     from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table
 
@@ -838,7 +1050,167 @@ def _compare_sinusoid_tables(saved: dict) -> str | None:
     return None
 
 
-TRUSTED_CHECKS = {"sinusoid_table": TrustedCheck(SINUSOID_DUMP, ("transformers",), _compare_sinusoid_tables)}
+# 06 · Attention, one check per implementation. The grader makes transformers' attention with random weights, gives
+# the kernel those weights (in our fused-qkv names) and the tokens, and compares what the student's module returns.
+ATTENTION_DUMP = """# Self-check: Attention, %s. The grader compares your results with transformers' attention in its own process.
+def _dump_attention():
+    import torch
+    given = torch.load(__INPUTS__, weights_only=True)
+    results = {}
+    with torch.no_grad():
+        ours = Attention(32, 4, qkv_bias=True, attn_implementation=%r)
+        ours.load_state_dict(given["state"])
+        got = ours(given["tokens"])
+        if not (isinstance(got, tuple) and len(got) == 2):
+            raise TypeError(f"%s: return a pair (output, probabilities), got {type(got).__name__}")
+        results["output"] = got[0]
+        if got[1] is not None:
+            results["probabilities"] = got[1]
+        results["asked_output"], results["asked_probabilities"] = ours(given["tokens"], output_attentions=True)
+        plain = Attention(32, 4, qkv_bias=False, attn_implementation=%r)
+        plain.load_state_dict({k: v for k, v in given["state"].items() if not k.endswith("_bias")})
+        results["no_bias_output"] = plain(given["tokens"])[0]
+    torch.save({k: v for k, v in results.items() if v is not None}, __RESULTS__)
+
+
+_dump_attention()
+print("Attention, %s: the grader compares your results")
+"""
+
+
+def _prepare_attention():
+    import torch
+    import torch.nn.functional as F
+    from transformers import VideoMAEConfig as HFConfig
+    from transformers.models.videomae.modeling_videomae import VideoMAEAttention
+
+    hf_config = HFConfig(hidden_size=32, num_attention_heads=4)
+    hf_config._attn_implementation = "eager"
+    generator = torch.Generator().manual_seed(0)
+    theirs = VideoMAEAttention(hf_config).eval()
+    a = theirs.attention
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.3)  # non-zero biases: a misplaced bias shows
+        tokens = torch.randn(2, 7, 32, generator=generator)  # (B, N, D)
+        expected = theirs(tokens)
+        expected = expected[0] if isinstance(expected, tuple) else expected
+        _, probabilities = a(tokens)  # (B, nh, N, N): transformers' eager attention weights
+        weight = torch.cat([a.query.weight, a.key.weight, a.value.weight])  # (3D, D): our fused qkv
+        split = F.linear(tokens, weight).view(2, 7, 3, 4, 8).permute(2, 0, 3, 1, 4)  # q, k, v without bias
+        no_bias = theirs.output.dense(F.scaled_dot_product_attention(*split).transpose(1, 2).reshape(2, 7, 32))
+    state = {"qkv.weight": weight, "q_bias": a.query.bias, "v_bias": a.value.bias,
+             "proj.weight": theirs.output.dense.weight, "proj.bias": theirs.output.dense.bias}
+    inputs = {"state": {k: v.detach().clone() for k, v in state.items()}, "tokens": tokens}
+    return inputs, {"output": expected, "probabilities": probabilities, "no_bias_output": no_bias}
+
+
+def _compare_attention(implementation: str):
+    def compare(saved: dict, expected: dict) -> str | None:
+        with_probabilities = "probabilities" in saved
+        if implementation == "eager" and not with_probabilities:
+            return "eager: return the probabilities (B, nh, N, N) = (2, 4, 7, 7), got None"
+        if implementation == "sdpa" and with_probabilities:
+            return "sdpa: SDPA never forms the probabilities: return None for them unless output_attentions=True"
+        checks = [("output", "output", f"{implementation}: your attention")]
+        if with_probabilities:
+            checks.append(("probabilities", "probabilities", f"{implementation}: your attention probabilities"))
+        if "asked_probabilities" not in saved:
+            return f"{implementation}: with output_attentions=True return the probabilities (B, nh, N, N), got None"
+        checks += [("asked_output", "output", f"{implementation}, output_attentions=True: your attention"),
+                   ("asked_probabilities", "probabilities", f"{implementation}, output_attentions=True: your probabilities"),
+                   ("no_bias_output", "no_bias_output", f"{implementation}, qkv_bias=False (no bias at all): your attention")]
+        for key, reference, what in checks:
+            wrong = _differs(saved.get(key), expected[reference], what, 1e-5)
+            if wrong:
+                hint = "; check the bias (none on k), the head split and the 1/sqrt(head_dim) scale"
+                return wrong + (hint if "shape" not in wrong and "tensor" not in wrong else "")
+        return None
+    return compare
+
+
+# 08 · the classifier's pooling: transformers' classifier with random weights; the kernel gets them in our names.
+CLASSIFIER_SIZES = dict(image_size=32, patch_size=16, num_frames=4, hidden_size=32, num_hidden_layers=1,
+                        num_attention_heads=4, intermediate_size=64, num_labels=5)
+
+CLASSIFIER_DUMP = """# Self-check: the classifier's pooling. The grader compares your logits with transformers' in its own process.
+def _dump_classifier():
+    import torch
+    from videomae_minimal.checkpoints import load_weights
+    from videomae_minimal.config import VideoMAEConfig
+
+    given = torch.load(__INPUTS__, weights_only=True)
+    results = {}
+    for pooling in ("mean", "cls"):
+        ours = VideoMAEForVideoClassification(VideoMAEConfig(**%r, use_mean_pooling=pooling == "mean")).eval()
+        load_weights(ours, given[f"state_{pooling}"])
+        with torch.no_grad():
+            out = ours(given["pixel_values"], labels=given["labels"])
+        results[f"logits_{pooling}"] = out.logits
+        if out.loss is not None:
+            results[f"loss_{pooling}"] = out.loss
+    torch.save(results, __RESULTS__)
+
+
+_dump_classifier()
+print("classifier pooling: the grader compares your logits")
+""" % (CLASSIFIER_SIZES,)
+
+
+def _prepare_classifier():
+    import torch
+    import transformers
+    from .checkpoints import from_transformers_state_dict
+
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(2, 4, 3, 32, 32, generator=generator)  # (B, T, C, H, W)
+    labels = torch.tensor([1, 4])
+    inputs, expected = {"pixel_values": pixel_values, "labels": labels}, {}
+    for pooling in ("mean", "cls"):
+        theirs = transformers.VideoMAEForVideoClassification(
+            transformers.VideoMAEConfig(**CLASSIFIER_SIZES, use_mean_pooling=pooling == "mean")).eval()
+        with torch.no_grad():
+            for p in theirs.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.3)  # not the near-zero initial weights
+            out = theirs(pixel_values, labels=labels)
+        inputs[f"state_{pooling}"] = {k: v.clone() for k, v in from_transformers_state_dict(theirs.state_dict()).items()}
+        expected[f"logits_{pooling}"], expected[f"loss_{pooling}"] = out.logits, out.loss
+    return inputs, expected
+
+
+def _compare_classifier(saved: dict, expected: dict) -> str | None:
+    for pooling, what in (("mean", "the mean over the tokens, then fc_norm"), ("cls", "token 0 (no fc_norm)")):
+        wrong = _differs(saved.get(f"logits_{pooling}"), expected[f"logits_{pooling}"],
+                         f"use_mean_pooling={pooling == 'mean'}: your logits", 1e-4)
+        if wrong:
+            return wrong + ("" if "shape" in wrong or "tensor" in wrong else f"; the pooled vector should be {what}")
+        if f"loss_{pooling}" not in saved:
+            return "with labels, return the loss (the cross-entropy of the logits), got None"
+        wrong = _differs(saved[f"loss_{pooling}"], expected[f"loss_{pooling}"], "with labels, your loss", 1e-4)
+        if wrong:
+            return wrong + "; it should be the cross-entropy of the logits"
+    return None
+
+
+TRUSTED_CHECKS = {
+    "resized_shape": TrustedCheck(RESIZE_DUMP, ("transformers",), _compare_resized_shapes, _prepare_resized_shapes),
+    "sinusoid_table": TrustedCheck(SINUSOID_DUMP, ("transformers",), _compare_sinusoid_tables),
+    "attention_eager": TrustedCheck(ATTENTION_DUMP % ("eager", "eager", "eager", "eager", "eager"), ("transformers",),
+                                    _compare_attention("eager"), _prepare_attention),
+    "attention_sdpa": TrustedCheck(ATTENTION_DUMP % ("SDPA", "sdpa", "sdpa", "sdpa", "SDPA"), ("transformers",),
+                                   _compare_attention("sdpa"), _prepare_attention),
+    "classifier_pooling": TrustedCheck(CLASSIFIER_DUMP, ("transformers",), _compare_classifier, _prepare_classifier),
+}
+
+
+def _prepared(check: TrustedCheck):
+    "A trusted check's inputs and expected answers, made in the grader's process (needs transformers here)."
+    if check.prepare is None:
+        return None, None
+    try:
+        return check.prepare()
+    except ImportError as e:
+        raise GradingError(f"the grader compares this check with transformers in its own process: {e}") from e
 
 
 def _module_dirs(names) -> list[Path]:
