@@ -3,6 +3,7 @@
 The grading tests run real notebooks in real kernels (about a minute per full submission): the instructor's own
 notebooks must score full marks, untouched student notebooks zero, and anything in between exactly what was solved.
 """
+import copy
 import io
 import json
 import os
@@ -614,9 +615,19 @@ RETURN_TRANSFORMERS_RESIZE = (  # 02's answer taken from transformers, which the
     "default_to_square=False))")
 
 
-def test_06_scores_each_implementation_and_02_cannot_return_transformers_answer(tmp_path):
+PATCH_THE_CHECKS = (  # 03's tubelets left wrong, and torch's comparisons patched in the kernel to agree anyway
+    "    torch.allclose = lambda *args, **kwargs: True\n"
+    "    torch.equal = lambda *args, **kwargs: True\n"
+    "    torch.Tensor.__eq__ = lambda *args, **kwargs: True\n"
+    "    b, t, c, h, w = pixel_values.shape\n"
+    "    n = (t // tubelet_size) * (h // patch_size) * (w // patch_size)\n"
+    "    return torch.zeros(b, n, tubelet_size * patch_size * patch_size, c)")
+
+
+def test_06_scores_each_implementation_and_02_and_03_cheats_do_not_pay(tmp_path):
     """06 has two graded checks, nbgrader's way: eager (2 points) and SDPA (1 point); a wrong SDPA costs only its
-    point, with the grader's own comparison saying what differs. 02 returning transformers' own resize scores 0."""
+    point, with the grader's own comparison saying what differs. Under the sandbox, 02 returning transformers' own
+    resize scores 0, and so does 03's zeros with torch's comparisons patched to say True (they pass in-kernel)."""
     fused = "y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attention_dropout if self.training else 0.0)"
     nb = instructor("06_sdpa_encoder.ipynb")
     cell = next(c for c in nb["cells"] if c["id"] == "c011")
@@ -626,16 +637,64 @@ def test_06_scores_each_implementation_and_02_cannot_return_transformers_answer(
     write(nb, tmp_path / "sub" / "06_sdpa_encoder.ipynb")
     write(with_solution(instructor("02_processing.ipynb"), "resized_shape_solution", RETURN_TRANSFORMERS_RESIZE),
           tmp_path / "sub" / "02_processing.ipynb")
-    report = course.grade(tmp_path / "sub", ROOT, timeout=60, notebooks=["02", "06"], jobs=2)
+    write(with_solution(instructor("03_tubelet_patches.ipynb"), "to_tubelets_solution", PATCH_THE_CHECKS),
+          tmp_path / "sub" / "03_tubelet_patches.ipynb")
+    report = course.grade(tmp_path / "sub", ROOT, timeout=60, notebooks=["02", "03", "06"], jobs=2)
     assert [(e["exercise"], e["name"], e["points"], e["max"]) for e in report["exercises"]] == [
-        ("resized_shape", "resized_shape", 0.0, 1.0),
+        ("resized_shape", "resized_shape", 0.0, 1.0), ("to_tubelets", "to_tubelets", 0.0 if report["sandbox"] else 2.0, 2.0),
         ("attention", "attention_eager", 2.0, 2.0), ("attention", "attention_sdpa", 0.0, 1.0)]
     if report["sandbox"]:  # compared in the grader's process; transformers is not in the kernel
         assert "ModuleNotFoundError" in report["exercises"][0]["message"] and "transformers" in report["exercises"][0]["message"]
-        assert report["exercises"][2]["message"].startswith("sdpa: your attention differs from transformers' by up to"), report
+        assert report["exercises"][1]["message"].startswith("your tubelets are not the pixels Conv3d sees"), report
+        assert report["exercises"][3]["message"].startswith("sdpa: your attention differs from transformers' by up to"), report
     else:
-        assert report["exercises"][2]["message"].startswith("AssertionError: sdpa: your attention differs"), report
-    assert report["total"] == 2.0 and report["max"] == 4.0
+        assert report["exercises"][3]["message"].startswith("AssertionError: sdpa: your attention differs"), report
+    assert report["total"] == (2.0 if report["sandbox"] else 4.0) and report["max"] == 6.0
+
+
+def trusted_verdict(grade_id, tmp_path, **names):
+    """A trusted check run the grader's way, in this process and without a kernel: its inputs made, its dump cell
+    executed with `names` as the notebook's definitions, then compared in the grader."""
+    import torch
+
+    check = course.TRUSTED_CHECKS[grade_id]
+    inputs, expected = course._prepared(check)
+    results, given = tmp_path / f"{grade_id}.pt", tmp_path / f"{grade_id}-inputs.pt"
+    if inputs is not None:
+        torch.save(inputs, given)
+    results.unlink(missing_ok=True)
+    exec(check.source(results, given), dict(names))
+    return check.verdict(results, expected)
+
+
+def test_every_trusted_check_passes_the_reference_and_names_a_mistake(tmp_path):
+    import numpy as np
+    import torch
+    from videomae_minimal import masking, patches, pretraining, sampling
+
+    assert set(course.TRUSTED_CHECKS) == {e.name for p in GRADED for e in course.exercises(instructor(p.name), p.name)}
+    assert trusted_verdict("sample_frame_indices", tmp_path, sample_frame_indices=sampling.sample_frame_indices) is None
+    stuck = lambda n, rate, length, rng=None: sampling.sample_frame_indices(n, rate, length, rng=np.random.RandomState(0))
+    assert trusted_verdict("sample_frame_indices", tmp_path, sample_frame_indices=stuck).startswith(
+        "seed 1, 8 frames every 2 of a 50-frame video: you give")
+
+    tubelets = dict(to_tubelets=patches.to_tubelets, from_tubelets=patches.from_tubelets)
+    assert trusted_verdict("to_tubelets", tmp_path, **tubelets) is None
+    channels_first = lambda v, ts, p: patches.to_tubelets(v, ts, p).transpose(2, 3).reshape(v.shape[0], -1, ts * p * p, v.shape[2])
+    assert trusted_verdict("to_tubelets", tmp_path, **{**tubelets, "to_tubelets": channels_first}).startswith(
+        "your tubelets are not the pixels Conv3d sees for each token")
+
+    assert trusted_verdict("tube_mask", tmp_path, tube_mask=masking.tube_mask) is None
+    anywhere = lambda b, grid, ratio, generator=None: masking.random_mask(b, grid[0] * grid[1] * grid[2], ratio, generator)
+    assert trusted_verdict("tube_mask", tmp_path, tube_mask=anywhere).startswith("your tube mask differs between time steps")
+
+    assert trusted_verdict("reconstruction_targets", tmp_path, reconstruction_targets=pretraining.reconstruction_targets) is None
+    def unnormalised(pixel_values, config):
+        config = copy.copy(config)
+        config.norm_pix_loss = False  # the normalisation forgotten
+        return pretraining.reconstruction_targets(pixel_values, config)
+    assert trusted_verdict("reconstruction_targets", tmp_path, reconstruction_targets=unnormalised).startswith(
+        "norm_pix_loss=True: sample ")
 
 
 def test_the_trusted_attention_and_classifier_comparisons_find_each_mistake():

@@ -276,9 +276,12 @@ python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e ".[dev]"
 .venv/bin/jupyter lab notebooks
 ```
 
-`videomae_minimal/` is your package. Its functions raise `NotImplementedError` until you solve the notebook that
-defines them and export it: `.venv/bin/python tools/export.py`. Later notebooks import the earlier steps from
-this package, so export each notebook once its checks pass.
+`videomae_minimal/` is your package. Later notebooks import the earlier steps from it, so export each notebook
+once its checks pass: `.venv/bin/python tools/export.py`. Until you do, the course's reference stands in for that
+step, and says so once ("videomae_minimal: tube_mask is not solved yet (05_tube_masking): using the course's
+reference"): stuck at 03, you can still work on 07. (If your instructor left the reference out, an unsolved step
+raises `NotImplementedError` instead.) The cells whose results do not depend on your code keep the course's
+outputs, figures included, so you can compare with yours.
 
 ## Handing in
 
@@ -972,6 +975,237 @@ def _differs(got, expected, what: str, tolerance: float) -> str | None:
     return None
 
 
+# 01 · sample_frame_indices: the Hugging Face docs' sampler, run here with the same seeds.
+SAMPLER_CASES = [(0, 16, 4, 300), (1, 8, 2, 50), (2, 16, 1, 17)] + [(seed, 16, 4, 120) for seed in range(50)]
+
+SAMPLER_DUMP = """# Self-check: sample_frame_indices. The grader compares your indices with the docs' sampler in its own process.
+def _dump_sampled_indices():
+    import numpy as np
+    import torch
+    results = {}
+    first = sample_frame_indices(16, 4, 300, rng=0)
+    results["is_int64_array"] = torch.tensor(isinstance(first, np.ndarray) and first.dtype == np.int64)
+    results["first"] = torch.as_tensor(np.asarray(first, dtype=np.float64))
+    for seed, clip_len, rate, seg_len in %r:
+        got = sample_frame_indices(clip_len, rate, seg_len, rng=np.random.RandomState(seed))
+        results[f"{seed}:{clip_len}:{rate}:{seg_len}"] = torch.as_tensor(np.asarray(got, dtype=np.float64))
+    results["generator"] = torch.as_tensor(np.asarray(sample_frame_indices(16, 4, 300, rng=np.random.default_rng(5)),
+                                                      dtype=np.float64))
+    torch.save(results, __RESULTS__)
+
+
+_dump_sampled_indices()
+print("sample_frame_indices: the grader compares your indices")
+""" % (SAMPLER_CASES,)
+
+
+def _docs_sampler(clip_len, frame_sample_rate, seg_len, seed):
+    "The Hugging Face docs' sample_frame_indices, verbatim but for its generator: a seeded RandomState here."
+    import numpy as np
+
+    converted_len = int(clip_len * frame_sample_rate)
+    end_idx = np.random.RandomState(seed).randint(converted_len, seg_len)
+    start_idx = end_idx - converted_len
+    indices = np.linspace(start_idx, end_idx, num=clip_len)
+    return np.clip(indices, start_idx, end_idx - 1).astype(np.int64)
+
+
+def _prepare_sampled_indices():
+    import numpy as np
+
+    expected = {f"{seed}:{n}:{rate}:{length}": _docs_sampler(n, rate, length, seed) for seed, n, rate, length in SAMPLER_CASES}
+    end = int(np.random.default_rng(5).integers(64, 300))
+    expected["generator"] = np.clip(np.linspace(end - 64, end, num=16), end - 64, end - 1).astype(np.int64)
+    return None, expected
+
+
+def _compare_sampled_indices(saved: dict, expected: dict) -> str | None:
+    if not bool(saved.get("is_int64_array", False)):
+        return "return an int64 numpy array"
+    first = saved["first"].tolist()
+    if len(first) != 16:
+        return f"a 16-frame clip needs 16 indices, got {len(first)}"
+    if not (0 <= min(first) and max(first) <= 299):
+        return f"your indices leave the 300-frame video: {[int(i) for i in first]}"
+    for key, indices in expected.items():
+        got = saved.get(key)
+        got = [int(i) if float(i).is_integer() else i for i in got.tolist()] if got is not None else None
+        if got != indices.tolist():
+            if key == "generator":
+                return "with a numpy Generator, draw the end with `draw` (its integers()), exactly once"
+            seed, n, rate, length = key.split(":")
+            return (f"seed {seed}, {n} frames every {rate} of a {length}-frame video: you give {got}, the docs' "
+                    f"sampler gives {indices.tolist()}")
+    return None
+
+
+# 03 · to_tubelets and from_tubelets: what torch's Conv3d sees for each token, computed here.
+TUBELETS_DUMP = """# Self-check: to_tubelets and from_tubelets. The grader compares your tubelets with Conv3d's in its own process.
+def _dump_tubelets():
+    import torch
+    given = torch.load(__INPUTS__, weights_only=True)
+    results = {}
+    tubes = to_tubelets(given["video"], 2, 16)
+    results["tubes"] = tubes
+    results["back"] = from_tubelets(tubes, (2, 2, 3), 2, 16)
+    results["back_flat"] = from_tubelets(tubes.flatten(2), (2, 2, 3), 2, 16)
+    results["ordered"] = to_tubelets(given["ordered"], 2, 4)
+    torch.save(results, __RESULTS__)
+
+
+_dump_tubelets()
+print("to_tubelets and from_tubelets: the grader compares your tubelets")
+"""
+
+
+def _prepare_tubelets():
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    video = torch.randn(2, 4, 3, 32, 48, generator=generator)  # (B, T, C, H, W): a 2 x 2 x 3 grid of 2 x 16 x 16 tubes
+    conv = torch.nn.Conv3d(3, 8, kernel_size=(2, 16, 16), stride=(2, 16, 16))
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator))
+        per_token = conv(video.transpose(1, 2)).flatten(2).transpose(1, 2)  # (B, N, D): what Conv3d computes
+    ordered = torch.arange(1 * 4 * 2 * 8 * 4, dtype=torch.float32).reshape(1, 4, 2, 8, 4)
+    inputs = {"video": video, "ordered": ordered}
+    return inputs, {"video": video, "conv": conv, "per_token": per_token, "ordered": ordered}
+
+
+def _compare_tubelets(saved: dict, expected: dict) -> str | None:
+    import torch
+
+    tubes = saved.get("tubes")
+    if not isinstance(tubes, torch.Tensor) or tuple(tubes.shape) != (2, 12, 512, 3):
+        return f"expected (B, N, ts*p*p, C) = (2, 12, 512, 3), got {tuple(getattr(tubes, 'shape', ())) or type(tubes).__name__}"
+    conv = expected["conv"]
+    weight = conv.weight.detach().permute(0, 2, 3, 4, 1).reshape(8, -1)  # (D, ts*p*p*C) in (dt, dy, dx, c) order
+    got = tubes.flatten(2).double() @ weight.T.double() + conv.bias.detach().double()  # (B, N, D)
+    if not torch.allclose(got, expected["per_token"].double(), atol=1e-4):
+        return ("your tubelets are not the pixels Conv3d sees for each token: check the token order (t, h, w) and "
+                "the order inside a token (dt, dy, dx, then channel)")
+    for key, what in (("back", "from_tubelets(to_tubelets(video)) should give the video back, pixel for pixel"),
+                      ("back_flat", "from_tubelets should also take the flattened (B, N, ts*p*p*C) form the decoder predicts")):
+        back = saved.get(key)
+        if not isinstance(back, torch.Tensor) or not torch.equal(back, expected["video"]):
+            return what
+    ordered, video = saved.get("ordered"), expected["ordered"]
+    if not isinstance(ordered, torch.Tensor) or tuple(ordered.shape) != (1, 4, 32, 2):
+        return f"a (1, 4, 2, 8, 4) video in 2 x 4 x 4 tubelets: expected (1, 4, 32, 2), got {tuple(getattr(ordered, 'shape', ()))}"
+    if not torch.equal(ordered[0, 3, 0], video[0, 2, :, 4, 0]):
+        return "token 3 = (t 1, h 1, w 0) starts at frame 2, row 4"
+    if not torch.equal(ordered[0, 1, 31], video[0, 1, :, 7, 3]):
+        return "the last pixel of token 1 is (dt 1, dy 3, dx 3)"
+    return None
+
+
+# 05 · tube_mask: its invariants, checked here on the masks the student's function drew.
+MASK_DUMP = """# Self-check: tube_mask. The grader checks your masks in its own process.
+def _dump_masks():
+    import torch
+    results = {}
+    results["mask"] = tube_mask(3, (4, 5, 6), 0.75, generator=torch.Generator().manual_seed(1))
+    results["again"] = tube_mask(3, (4, 5, 6), 0.75, generator=torch.Generator().manual_seed(1))
+    results["none"] = tube_mask(2, (8, 14, 14), 0.0)
+    results["base"] = tube_mask(2, (8, 14, 14), 0.9, generator=torch.Generator().manual_seed(0))
+    torch.save(results, __RESULTS__)
+
+
+_dump_masks()
+print("tube_mask: the grader checks your masks")
+"""
+
+
+def _compare_masks(saved: dict, expected=None) -> str | None:
+    import torch
+
+    mask = saved.get("mask")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        return f"your tube mask should be a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}"
+    if tuple(mask.shape) != (3, 120):
+        return f"expected (B, T' * H' * W') = (3, 120), got {tuple(mask.shape)}"
+    steps = mask.reshape(3, 4, 30)  # (B, T', H'W'): token n = t * H'W' + position
+    for t in range(1, 4):
+        if (steps[:, t] != steps[:, 0]).any():
+            return f"your tube mask differs between time steps 0 and {t}: a tube hides the same positions at every time step"
+    if mask.sum(dim=1).tolist() != [4 * 22] * 3:
+        return (f"each sample should hide int(0.75 * 30) = 22 positions x 4 time steps = 88 tokens, got "
+                f"{mask.sum(dim=1).tolist()}")
+    if torch.equal(mask[0], mask[1]):
+        return "every sample should get its own random positions"
+    again, none, base = saved.get("again"), saved.get("none"), saved.get("base")
+    if not isinstance(again, torch.Tensor) or not torch.equal(mask, again):
+        return "the same generator seed must give the same mask"
+    if not isinstance(none, torch.Tensor) or tuple(none.shape) != (2, 1568) or none.any():
+        return "a ratio of 0 hides nothing"
+    if not isinstance(base, torch.Tensor) or tuple(base.shape) != (2, 1568) or base.sum(dim=1).tolist() != [8 * 176] * 2:
+        return "the base grid at 0.9 should hide int(0.9 * 196) = 176 positions x 8 steps per sample"
+    if (base.reshape(2, 8, 196) != base.reshape(2, 8, 196)[:, :1]).any():
+        return "the base grid at 0.9: a tube hides the same positions at every time step"
+    return None
+
+
+# 07 · reconstruction_targets: the same targets cut out of the pixels one tube at a time, here.
+TARGETS_SIZES = dict(image_size=32, patch_size=16, num_frames=4, tubelet_size=2)  # a (2, 2, 2) grid of tokens
+
+TARGETS_DUMP = """# Self-check: reconstruction_targets. The grader compares your targets with the pixels in its own process.
+def _dump_targets():
+    import torch
+    from videomae_minimal.config import VideoMAEConfig  # the package's, whatever the notebook rebinds
+
+    given = torch.load(__INPUTS__, weights_only=True)
+    results = {}
+    for norm_pix in (False, True):
+        results[f"norm_pix_{norm_pix}"] = reconstruction_targets(given["pixel_values"],
+                                                                 VideoMAEConfig(**%r, norm_pix_loss=norm_pix))
+    results["flat"] = reconstruction_targets(torch.zeros(1, 4, 3, 32, 32), VideoMAEConfig(**%r, norm_pix_loss=True))
+    torch.save(results, __RESULTS__)
+
+
+_dump_targets()
+print("reconstruction_targets: the grader compares your targets")
+""" % (TARGETS_SIZES, TARGETS_SIZES)
+
+
+def _prepare_targets():
+    import torch
+    from .processing import IMAGENET_MEAN, IMAGENET_STD
+
+    pixel_values = torch.randn(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # normalised, (B, T, C, H, W)
+    frames = pixel_values * torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
+    expected = {}
+    for norm_pix in (False, True):
+        tubes = []
+        for n in range(8):
+            t, h, w = n // 4, n // 2 % 2, n % 2  # token n sits at (t, h, w) of the (2, 2, 2) grid
+            tube = frames[:, 2 * t:2 * t + 2, :, 16 * h:16 * h + 16, 16 * w:16 * w + 16]  # (B, dt, C, dy, dx)
+            tube = tube.permute(0, 1, 3, 4, 2).reshape(2, 512, 3)  # (B, dt*dy*dx, C): channel fastest
+            if norm_pix:
+                tube = (tube - tube.mean(dim=1, keepdim=True)) / (tube.var(dim=1, unbiased=True, keepdim=True).sqrt() + 1e-6)
+            tubes.append(tube.reshape(2, 1536))
+        expected[f"norm_pix_{norm_pix}"] = torch.stack(tubes, dim=1)  # (B, N, ts*p*p*C)
+    return {"pixel_values": pixel_values}, expected
+
+
+def _compare_targets(saved: dict, expected: dict) -> str | None:
+    import torch
+
+    for norm_pix in (False, True):
+        got, want = saved.get(f"norm_pix_{norm_pix}"), expected[f"norm_pix_{norm_pix}"]
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != (2, 8, 1536):
+            return f"expected (B, N, ts*p*p*C) = (2, 8, 1536), got {tuple(getattr(got, 'shape', ())) or type(got).__name__}"
+        worst = (got.double() - want.double()).abs().amax(dim=-1)  # (B, N)
+        if not bool((worst < 1e-4).all()):
+            b, n = divmod(int(worst.argmax()), 8)
+            return (f"norm_pix_loss={norm_pix}: sample {b}, token {n} differs from its pixels by up to "
+                    f"{worst.max().item():.3g}; check the (dt, dy, dx, c) order and the per-channel statistics")
+    flat = saved.get("flat")
+    if not isinstance(flat, torch.Tensor) or not bool(torch.isfinite(flat).all()) or not flat.abs().max() < 1:
+        return "a flat tubelet: the 1e-6 keeps it from dividing by zero"
+    return None
+
+
 # 02 · resized_shape: the instructor's check's sizes, hidden ones included, against transformers' resize arithmetic.
 RESIZE_CASES = [(256, 340, 224), (360, 640, 224), (640, 360, 224), (224, 224, 224),
                 (1080, 1920, 224), (480, 853, 160), (7, 3, 224), (301, 300, 112)]
@@ -1192,7 +1426,11 @@ def _compare_classifier(saved: dict, expected: dict) -> str | None:
     return None
 
 
-TRUSTED_CHECKS = {
+TRUSTED_CHECKS = {  # every graded check: a solution that patches torch or numpy in its kernel changes nothing here
+    "sample_frame_indices": TrustedCheck(SAMPLER_DUMP, (), _compare_sampled_indices, _prepare_sampled_indices),
+    "to_tubelets": TrustedCheck(TUBELETS_DUMP, (), _compare_tubelets, _prepare_tubelets),
+    "tube_mask": TrustedCheck(MASK_DUMP, (), _compare_masks),
+    "reconstruction_targets": TrustedCheck(TARGETS_DUMP, (), _compare_targets, _prepare_targets),
     "resized_shape": TrustedCheck(RESIZE_DUMP, ("transformers",), _compare_resized_shapes, _prepare_resized_shapes),
     "sinusoid_table": TrustedCheck(SINUSOID_DUMP, ("transformers",), _compare_sinusoid_tables),
     "attention_eager": TrustedCheck(ATTENTION_DUMP % ("eager", "eager", "eager", "eager", "eager"), ("transformers",),
