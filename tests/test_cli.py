@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import matplotlib.image
@@ -65,9 +66,23 @@ def test_errors_exit_2_with_a_message(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_help_explains_each_command():
+def in_process(capsys, *args):
+    """The command line run in this process (no interpreter start: a second saved per call), as (exit status,
+    stdout, stderr). The subprocess tests above and below keep the installed script itself covered."""
+    from videomae_minimal.cli import main
+
+    capsys.readouterr()
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as e:  # argparse: --help exits 0, a usage error 2
+        status = e.code
+    out, err = capsys.readouterr()
+    return types.SimpleNamespace(returncode=status, stdout=out, stderr=err)
+
+
+def test_help_explains_each_command(capsys):
     for command in ("demo", "frames", "synthetic-clip", "make-synthetic", "pretrain", "finetune", "evaluate"):
-        result = cli(command, "--help")
+        result = in_process(capsys, command, "--help")
         assert result.returncode == 0 and "usage: videomae-minimal " + command in result.stdout
     assert cli().returncode == 2
 
@@ -192,20 +207,20 @@ def test_reconstruct(checkpoints, tmp_path):
     assert image.ndim == 3 and image.std() > 0.05
 
 
-def test_checkpoint_command_errors(checkpoints, tmp_path):
-    result = cli("reconstruct", VIDEO, "--checkpoint", checkpoints["classification"], "--out", tmp_path / "x.png")
+def test_checkpoint_command_errors(checkpoints, tmp_path, capsys):
+    result = in_process(capsys, "reconstruct", VIDEO, "--checkpoint", checkpoints["classification"], "--out", tmp_path / "x.png")
     assert result.returncode == 2 and "needs a VideoMAEForPreTraining" in result.stderr
-    result = cli("classify", VIDEO, "--checkpoint", checkpoints["pretraining"])
+    result = in_process(capsys, "classify", VIDEO, "--checkpoint", checkpoints["pretraining"])
     assert result.returncode == 2 and "needs a VideoMAEForVideoClassification" in result.stderr
-    result = cli("classify", VIDEO, "--checkpoint", tmp_path / "missing")
+    result = in_process(capsys, "classify", VIDEO, "--checkpoint", tmp_path / "missing")
     assert result.returncode == 2 and "missing: no such file or directory" in result.stderr
-    result = cli("classify", tmp_path / "none.mp4", "--checkpoint", checkpoints["classification"])
+    result = in_process(capsys, "classify", tmp_path / "none.mp4", "--checkpoint", checkpoints["classification"])
     assert result.returncode == 2 and "none.mp4: no such file" in result.stderr
     (tmp_path / "three.txt").write_text("a\nb\nc\n")
-    result = cli("classify", VIDEO, "--checkpoint", checkpoints["classification"], "--labels", tmp_path / "three.txt")
+    result = in_process(capsys, "classify", VIDEO, "--checkpoint", checkpoints["classification"], "--labels", tmp_path / "three.txt")
     assert result.returncode == 2 and "3 labels, but the checkpoint has 400 classes" in result.stderr
     for command in ("classify", "compare", "reconstruct"):
-        result = cli(command, "--help")
+        result = in_process(capsys, command, "--help")
         assert result.returncode == 0 and "--checkpoint" in result.stdout
 
 
