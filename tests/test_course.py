@@ -584,7 +584,7 @@ def test_an_exercise_with_two_checks_scores_each_check(tmp_path):
     root = tmp_path / "course"
     (root / "notebooks").mkdir(parents=True)
     shutil.copy(ROOT / "pyproject.toml", root)
-    for name in ("data", "videomae_minimal", "tools"):
+    for name in ("videomae_minimal", "tools"):
         (root / name).symlink_to(ROOT / name)
     write(notebook_06_with_a_check_per_implementation(), root / "notebooks" / "06_sdpa_encoder.ipynb")
     fused = "y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attention_dropout if self.training else 0.0)"
