@@ -65,8 +65,25 @@ def test_errors_exit_2_with_a_message(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_course_copies_the_notebooks_and_refuses_a_folder_in_use(tmp_path):
+    "In a clone, `course` copies the checkout's notebooks (tests/test_wheel.py: the wheel's own copy)."
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "mine.ipynb").write_text("{}")
+    refused = cli("course", "--out", tmp_path / "taken")
+    assert refused.returncode == 2 and "--out" in refused.stderr and "not an empty directory" in refused.stderr
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["mine.ipynb"]  # left as it was
+    done = cli("course", "--out", tmp_path / "course")
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    assert done.returncode == 0, done.stderr
+    copied = sorted(p.relative_to(tmp_path / "course").as_posix() for p in (tmp_path / "course").rglob("*"))
+    expected = sorted([p.name for p in notebooks.glob("*.ipynb")] + ["appendix"]
+                      + [f"appendix/{p.name}" for p in (notebooks / "appendix").glob("*.ipynb")])
+    assert copied == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "taken"]  # no partial folder left behind
+
+
 def test_help_explains_each_command():
-    for command in ("demo", "frames", "synthetic-clip", "make-synthetic", "pretrain", "finetune", "evaluate"):
+    for command in ("demo", "frames", "synthetic-clip", "make-synthetic", "pretrain", "finetune", "evaluate", "course"):
         result = cli(command, "--help")
         assert result.returncode == 0 and "usage: videomae-minimal " + command in result.stdout
     assert cli().returncode == 2

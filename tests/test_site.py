@@ -33,7 +33,8 @@ SHOT = {"notebooks/00_overview.html": "00_overview", "notebooks/05_tube_masking.
 
 def _unavailable(reason: str):
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI: .ci/run installs Debian's chromium; Playwright comes with `make install`)")
+        pytest.fail(f"{reason} (under CI: .ci/run installs Debian's chromium; `make install` installs Playwright, "
+                    "with the .[site] extra)")
     pytest.skip(reason)
 
 
@@ -44,7 +45,7 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("Playwright's Python package is missing: pip install -c constraints.txt playwright")
+        _unavailable('Playwright is missing: pip install -c constraints.txt -e ".[site]"')
     executable = CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])  # root in CI

@@ -4,7 +4,7 @@
     python tools/build_site.py              # -> site/index.html (open it from disk, or: python -m http.server -d site)
     python tools/build_site.py --out DIR
 
-The sources are staged in out/site-src: README.md as the home page (index.md, with the table of contents added),
+The sources are staged in out/site-src and built in out/site-html, then moved to site/: README.md as the home page (index.md, with the table of contents added),
 the notebooks (the core path, then the appendices) and the pages the README links to. Sphinx (docs/conf.py) renders
 them; warnings (a broken link, a missing figure) fail the build.
 """
@@ -60,11 +60,15 @@ def main(argv=None) -> int:
     from sphinx.cmd.build import build_main
 
     start = time.perf_counter()
-    src = args.work / "site-src"
+    src, html = args.work / "site-src", args.work / "site-html"  # myst-nb also writes html/../jupyter_execute
     stage(src)
     done = build_main(["-b", "html", "-q", "-W", "--keep-going", "-c", str(ROOT / "docs"),
-                       "-d", str(args.work / "site-doctrees"), str(src), str(args.out)])
-    if done == 0:
+                       "-d", str(args.work / "site-doctrees"), str(src), str(html)])
+    if done == 0:  # the site appears complete, or not at all
+        if args.out.exists():
+            shutil.rmtree(args.out)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(html, args.out) if html.stat().st_dev != args.out.parent.stat().st_dev else html.rename(args.out)
         print(f"wrote {args.out / 'index.html'} in {time.perf_counter() - start:.0f} s")
     return done
 
