@@ -105,25 +105,40 @@ MEASURE = """async () => {
 }"""
 
 
-def visit(browser, url: str, screenshot: Path | None = None) -> dict:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-    try:
-        page.goto(url, wait_until="load")
-        found = page.evaluate(MEASURE)
+class Visitor:
+    "One browser tab that goes from page to page (a fresh tab per page costs a second each), noting what went wrong."
+
+    def __init__(self, browser):
+        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.problems = []
+        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.problems.append(f"script error: {e}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+
+    def _failed(self, request):
+        if self.leaving and request.failure == "net::ERR_ABORTED":
+            return  # the previous page's late request (its favicon), cancelled by our going to the next page
+        self.problems.append(f"request failed: {request.url} ({request.failure})")
+
+    leaving = False
+
+    def visit(self, url: str, screenshot: Path | None = None) -> dict:
+        self.problems, self.leaving = [], True
+        self.page.goto(url, wait_until="commit")
+        self.leaving = False
+        self.page.wait_for_load_state("load")
+        found = self.page.evaluate(MEASURE)
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot))  # what a learner sees first
-            figure = page.locator("article img").first  # and the page's first figure, scrolled to
+            self.page.screenshot(path=str(screenshot))  # what a learner sees first
+            figure = self.page.locator("article img").first  # and the page's first figure, scrolled to
             figure.scroll_into_view_if_needed()
-            page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-figure.png")))
-    finally:
-        page.close()
-    return {**found, "problems": problems}
+            self.page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-figure.png")))
+        return {**found, "problems": self.problems}
+
+    def close(self):
+        self.page.close()
 
 
 def test_every_page_renders_in_chromium(browser, site, server):
@@ -132,9 +147,10 @@ def test_every_page_renders_in_chromium(browser, site, server):
                        for p in [*(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "notebooks" / "appendix").glob("*.ipynb")])
     assert {f"notebooks/{n}" for n in notebooks} <= set(pages) and "index.html" in pages
     results, failures, with_math = {}, [], 0
+    visitor = Visitor(browser)
     for name in pages:
         shot = SCREENSHOTS / f"{SHOT[name]}.png" if name in SHOT else None
-        found = results[name] = visit(browser, server + name, shot)
+        found = results[name] = visitor.visit(server + name, shot)
         failures += [f"{name}: {p}" for p in found["problems"]]
         if found["rawDollars"]:
             failures.append(f"{name}: {found['rawDollars']} raw $$ left in the text")
@@ -157,6 +173,7 @@ def test_every_page_renders_in_chromium(browser, site, server):
                 failures.append(f"{name}: broken link {link}")
             elif fragment and path in ids and fragment not in ids[path]:
                 failures.append(f"{name}: link to a missing anchor {link}")
+    visitor.close()
     assert not failures, "\n".join(failures[:40])
     assert with_math >= 8, f"only {with_math} pages with math: is dollarmath still on?"
     for notebook in notebooks:  # the course's features, on each notebook's page
@@ -176,18 +193,16 @@ def test_every_page_renders_in_chromium(browser, site, server):
 
 def test_search_and_math_work_from_disk(browser, site):
     "The site opened as files (no server): math renders, and search finds a notebook."
-    found = visit(browser, (site / "notebooks" / "05_tube_masking.html").as_uri())
-    assert not found["problems"], found["problems"]
-    assert found["math"] and found["rendered"] >= found["math"] and not found["mathErrors"]
-    page = browser.new_page()
-    problems = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    visitor = Visitor(browser)
     try:
-        page.goto((site / "search.html").as_uri() + "?q=tubelet", wait_until="load")
-        page.wait_for_selector("#search-results li", timeout=15_000)
-        hits = page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.textContent)")
+        found = visitor.visit((site / "notebooks" / "05_tube_masking.html").as_uri())
+        assert not found["problems"], found["problems"]
+        assert found["math"] and found["rendered"] >= found["math"] and not found["mathErrors"]
+        assert visitor.visit((site / "index.html").as_uri())["problems"] == []
+        visitor.visit((site / "search.html").as_uri() + "?q=tubelet")
+        visitor.page.wait_for_selector("#search-results li", timeout=15_000)
+        hits = visitor.page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.textContent)")
+        assert not visitor.problems, visitor.problems
     finally:
-        page.close()
-    assert not problems, problems
+        visitor.close()
     assert any("Tubelet" in hit for hit in hits), hits
