@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean stats \
-	tiny-checkpoint bundled-clips findings nbgrader-check
+	tiny-checkpoint bundled-clips findings nbgrader-check site dist
 
 help:
 	@echo "make demo        classify the bundled motion clips, draw a reconstruction (the main job)"
@@ -16,16 +16,18 @@ help:
 	@echo "make stats       per notebook: exported lines, figures, try-it questions, reading time (and the course's rules)"
 	@echo "make bench       the benchmark suite vs transformers and the HF docs recipe -> benchmarks/RESULTS.md"
 	@echo "make bench-data  reading + processing vs the Hugging Face docs recipe"
+	@echo "make site        the course as a static website -> site/index.html (from the stored outputs; offline)"
+	@echo "make dist        the wheel and the sdist -> dist/ (the wheel carries the data and the notebooks)"
 	@echo "make student     the student version of the course (solutions removed) -> student/"
 	@echo "make nbgrader-check  nbgrader 0.9 generates and autogrades the instructor notebooks (throwaway venv; not in make test)"
-	@echo "make tiny-checkpoint  retrain data/checkpoints/tiny-{pretrained,finetuned} with the recorded commands"
-	@echo "make bundled-clips    rewrite data/videos/synthetic_motion (8 clips, seed 7)"
-	@echo "make findings    notebook 10's measured findings, over seeds (about an hour) -> benchmarks/findings.{json,md}"
+	@echo "make tiny-checkpoint  retrain videomae_minimal/data/checkpoints/tiny-{pretrained,finetuned} with the recorded commands"
+	@echo "make bundled-clips    rewrite videomae_minimal/data/videos/synthetic_motion (8 clips, seed 7)"
+	@echo "make findings    notebook 10's measured findings, over seeds (about an hour) -> benchmarks/findings.md, videomae_minimal/data/findings.json"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,site]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -66,6 +68,12 @@ bench: $(STAMP)
 bench-data: $(STAMP)
 	$(PY) benchmarks/bench_data.py --out benchmarks/data_results.md
 
+site: $(STAMP)  # re-made from the committed notebooks each time: nothing re-runs, their stored outputs are shown
+	$(PY) tools/build_site.py --out site
+
+dist: $(STAMP)
+	$(PY) -m build --no-isolation --outdir dist .
+
 student: $(STAMP)  # re-made from the notebooks each time: student/ is generated, never edited
 	rm -rf student
 	$(PY) -m videomae_minimal student --out student
@@ -74,25 +82,26 @@ nbgrader-check: $(STAMP)  # installs nbgrader in a throwaway venv (a few minutes
 	PY=$(abspath $(PY)) tools/nbgrader_check.sh
 
 # The bundled tiny checkpoints: one thread, so the float arithmetic (and the result) does not depend on the core count.
+DATA := videomae_minimal/data
 TINY_RUNS := out/tiny-runs
 tiny-checkpoint: $(STAMP)
 	rm -rf $(TINY_RUNS)
 	$(PY) -m videomae_minimal pretrain --synthetic 8000 --seed 0 --steps 2000 --batch-size 32 --lr 1.5e-3 \
 		--warmup-steps 100 --threads 1 --out $(TINY_RUNS)/pretrain
-	mkdir -p data/checkpoints/tiny-pretrained
+	mkdir -p $(DATA)/checkpoints/tiny-pretrained
 	cp $(TINY_RUNS)/pretrain/config.json $(TINY_RUNS)/pretrain/model.safetensors \
-		$(TINY_RUNS)/pretrain/preprocessor_config.json $(TINY_RUNS)/pretrain/training.json data/checkpoints/tiny-pretrained/
-	$(PY) -m videomae_minimal finetune --init data/checkpoints/tiny-pretrained --synthetic 8000 --seed 0 --steps 1000 \
+		$(TINY_RUNS)/pretrain/preprocessor_config.json $(TINY_RUNS)/pretrain/training.json $(DATA)/checkpoints/tiny-pretrained/
+	$(PY) -m videomae_minimal finetune --init $(DATA)/checkpoints/tiny-pretrained --synthetic 8000 --seed 0 --steps 1000 \
 		--batch-size 32 --lr 1e-3 --warmup-steps 50 --threads 1 --out $(TINY_RUNS)/finetune
-	mkdir -p data/checkpoints/tiny-finetuned
+	mkdir -p $(DATA)/checkpoints/tiny-finetuned
 	cp $(TINY_RUNS)/finetune/config.json $(TINY_RUNS)/finetune/model.safetensors \
-		$(TINY_RUNS)/finetune/preprocessor_config.json $(TINY_RUNS)/finetune/training.json data/checkpoints/tiny-finetuned/
+		$(TINY_RUNS)/finetune/preprocessor_config.json $(TINY_RUNS)/finetune/training.json $(DATA)/checkpoints/tiny-finetuned/
 
 bundled-clips: $(STAMP)
-	$(PY) -m videomae_minimal make-synthetic data/videos/synthetic_motion --num 8 --seed 7 --overwrite
+	$(PY) -m videomae_minimal make-synthetic $(DATA)/videos/synthetic_motion --num 8 --seed 7 --overwrite
 
 findings: $(STAMP)  # two runs at a time, one thread each: about 50 minutes on 2 cores
-	$(PY) benchmarks/findings.py --out benchmarks/findings
+	$(PY) benchmarks/findings.py --out benchmarks/findings --json $(DATA)/findings.json
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = ROOT / "data" / "videos"
+VIDEOS = ROOT / "videomae_minimal" / "data" / "videos"
 REAL_CLIPS = [VIDEOS / "mmaction2_test_cleaning_pool.mp4", VIDEOS / "mmaction2_demo_arm_wrestling.mp4"]
 
 

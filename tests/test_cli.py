@@ -66,6 +66,23 @@ def test_errors_exit_2_with_a_message(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_course_copies_the_notebooks_and_refuses_a_folder_in_use(tmp_path):
+    "In a clone, `course` copies the checkout's notebooks (tests/test_wheel.py: the wheel's own copy)."
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "mine.ipynb").write_text("{}")
+    refused = cli("course", "--out", tmp_path / "taken")
+    assert refused.returncode == 2 and "--out" in refused.stderr and "not an empty directory" in refused.stderr
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["mine.ipynb"]  # left as it was
+    done = cli("course", "--out", tmp_path / "course")
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    assert done.returncode == 0, done.stderr
+    copied = sorted(p.relative_to(tmp_path / "course").as_posix() for p in (tmp_path / "course").rglob("*"))
+    expected = sorted([p.name for p in notebooks.glob("*.ipynb")] + ["appendix"]
+                      + [f"appendix/{p.name}" for p in (notebooks / "appendix").glob("*.ipynb")])
+    assert copied == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "taken"]  # no partial folder left behind
+
+
 def in_process(capsys, *args):
     """The command line run in this process (no interpreter start: a second saved per call), as (exit status,
     stdout, stderr). The subprocess tests above and below keep the installed script itself covered."""
@@ -81,14 +98,14 @@ def in_process(capsys, *args):
 
 
 def test_help_explains_each_command(capsys):
-    for command in ("demo", "frames", "synthetic-clip", "make-synthetic", "pretrain", "finetune", "evaluate"):
+    for command in ("demo", "frames", "synthetic-clip", "make-synthetic", "pretrain", "finetune", "evaluate", "course"):
         result = in_process(capsys, command, "--help")
         assert result.returncode == 0 and "usage: videomae-minimal " + command in result.stdout
     assert cli().returncode == 2
 
 
 # --- checkpoint commands -------------------------------------------------------------------------------------------
-LABELS = Path(__file__).resolve().parents[1] / "data" / "labels" / "kinetics400.txt"
+LABELS = Path(__file__).resolve().parents[1] / "videomae_minimal" / "data" / "labels" / "kinetics400.txt"
 VIDEO = REAL_CLIPS[0]
 
 

@@ -19,6 +19,7 @@ from nbclient.exceptions import CellExecutionError
 
 from conftest import ROOT
 from videomae_minimal import course
+from videomae_minimal.bundled import TINY_FINETUNED, VIDEOS
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 GRADED = [p for p in NOTEBOOKS if course.exercises(course._read_notebook(p), p.name)]
@@ -197,9 +198,9 @@ def test_a_student_with_nothing_solved_gets_transformers_logits_through_the_refe
     probe = f"""
 import sys, numpy as np, torch, transformers
 import videomae_minimal as v
-checkpoint = {str(ROOT / "data" / "checkpoints" / "tiny-finetuned")!r}
+checkpoint = {str(TINY_FINETUNED)!r}
 ours = v.from_pretrained(checkpoint)
-frames = v.read_video({str(ROOT / "data" / "videos" / "mmaction2_test_cleaning_pool.mp4")!r}, np.arange(ours.config.num_frames))
+frames = v.read_video({str(VIDEOS / "mmaction2_test_cleaning_pool.mp4")!r}, np.arange(ours.config.num_frames))
 pixel_values = v.preprocess(frames, size=ours.config.image_size, crop_size=ours.config.image_size)[None]
 theirs = transformers.VideoMAEForVideoClassification.from_pretrained(checkpoint).eval()
 with torch.no_grad():

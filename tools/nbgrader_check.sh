@@ -18,10 +18,8 @@ printf '{"argv": ["%s", "-m", "ipykernel_launcher", "-f", "{connection_file}"], 
   "$PY" > "$WORK/jupyter/kernels/python3/kernel.json"
 export JUPYTER_PATH="$WORK/jupyter" PYTHONPATH="$ROOT"
 
-COURSE="$WORK/course"  # the notebooks find the course root by pyproject.toml, and read data/ from it
+COURSE="$WORK/course"  # the notebooks read their data through the package (PYTHONPATH above): nothing else to copy
 mkdir -p "$COURSE/source/videomae" "$COURSE/submitted/instructor/videomae"
-cp "$ROOT/pyproject.toml" "$COURSE/"
-ln -s "$ROOT/data" "$COURSE/data"
 cp "$ROOT"/notebooks/0[1-8]_*.ipynb "$COURSE/source/videomae/"
 cp "$ROOT"/notebooks/0[1-8]_*.ipynb "$COURSE/submitted/instructor/videomae/"
 cat > "$COURSE/nbgrader_config.py" <<CONFIG

@@ -18,8 +18,9 @@ and from the appendices, what a real tool also needs:
     runs                notebooks/appendix/A3_training_runs_that_survive.ipynb       train: resumable checkpoints, torchrun, logs, data on disk
     api                 notebooks/appendix/A4_using_it_like_transformers.ipynb       class methods, dtype/device, checkpointing, classify_video, embed_video
 
-`config` (VideoMAEConfig), `checks` (how notebooks print a difference), `cli` and `course` (student notebooks and
-the grader) are written by hand.
+`config` (VideoMAEConfig), `checks` (how notebooks print a difference), `bundled` (where the data that ships inside
+the package is: clips, tiny checkpoints, labels), `cli` and `course` (student notebooks and the grader) are written
+by hand.
 """
 from .config import VideoMAEConfig
 from .sampling import kinetics_test_views, plot_frames, sample_frame_indices, ssv2_test_views

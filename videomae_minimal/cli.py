@@ -25,10 +25,8 @@ from .video import read_video, video_info, write_synthetic_clip
 from .training import MOTIONS, TINY, SyntheticMotion, evaluate
 from .runs import TrainingArgs, VideoFolder, train, write_motion_dataset
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-BUNDLED_MOTION_CLIPS = DATA / "videos" / "synthetic_motion"  # written by `make-synthetic ... --num 8 --seed 7`
-TINY_PRETRAINED = DATA / "checkpoints" / "tiny-pretrained"
-TINY_FINETUNED = DATA / "checkpoints" / "tiny-finetuned"
+from .bundled import DATA, MOTION_CLIPS, TINY_FINETUNED, TINY_PRETRAINED, course_notebooks
+
 AUTOROTATE_HELP = ("keep the frames as stored: do not turn them as the file's display matrix says "
                    "(a phone video held upright is shown turned; by default the frames are read as a player shows them)")
 STATISTICS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "half": ((0.5,) * 3, (0.5,) * 3)}
@@ -147,6 +145,37 @@ def cmd_student(args) -> str:
     made = make_student(Path(args.out), args.source, reference=not args.no_reference)
     return (f"wrote {made['notebooks']} student notebooks ({made['exercises']} exercises, {made['points']:g} points) "
             f"and the package skeleton to {made['out']}")
+
+
+def cmd_course(args) -> str:
+    "Copy the course's notebooks (the core path, then appendix/) out of the installed package into a new folder."
+    import shutil
+
+    source, out = course_notebooks(), Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CommandError(f"--out {out}: already exists and is not an empty directory; choose a new path")
+    names = sorted(p.name for p in source.glob("*.ipynb")), sorted(p.name for p in (source / "appendix").glob("*.ipynb"))
+    if not names[0]:
+        raise CommandError(f"{source}: no notebooks there (a broken installation? reinstall videomae-minimal)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))  # complete or not at all
+    try:
+        (work / "appendix").mkdir()
+        for name in names[0]:
+            shutil.copyfile(source / name, work / name)
+        for name in names[1]:
+            shutil.copyfile(source / "appendix" / name, work / "appendix" / name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(work, 0o777 & ~umask)  # mkdtemp makes 0700: the learner's copy is an ordinary folder
+        if out.exists():
+            out.rmdir()
+        os.replace(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return (f"copied {len(names[0])} notebooks and {len(names[1])} appendices to {out}: start with "
+            f"{out / names[0][0]} (jupyter lab {out}). They read their clips and checkpoints from the package: {DATA}")
 
 
 def cmd_grade(args) -> str:
@@ -357,7 +386,7 @@ def _run_training(args, task: str) -> str:
         init = None if args.init == "none" else args.init
         if init is not None and not (Path(init) / "config.json").is_file():
             raise CommandError(f"--init {init}: not a checkpoint folder (no config.json); give a pre-training run's "
-                               "folder, e.g. data/checkpoints/tiny-pretrained, or none")
+                               "folder (the package's tiny one: videomae_minimal/data/checkpoints/tiny-pretrained), or none")
         extra = dict(init=init, num_labelled=args.num_labelled, labels_per_class=args.labels_per_class,
                      single_frame=args.single_frame, linear_probe=args.linear_probe)
     training_args = TrainingArgs(task, data, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
@@ -405,27 +434,27 @@ def cmd_evaluate(args) -> tuple[str, int] | str:
 
 
 def cmd_demo(args) -> str:
-    missing = [p for p in (BUNDLED_MOTION_CLIPS / "labels.csv", TINY_FINETUNED / "model.safetensors",
+    missing = [p for p in (MOTION_CLIPS / "labels.csv", TINY_FINETUNED / "model.safetensors",
                            TINY_PRETRAINED / "model.safetensors") if not p.is_file()]
     if missing:
-        raise CommandError(f"bundled files are missing ({', '.join(map(str, missing))}); a non-editable install? "
-                           "Run from a clone of the repository")
+        raise CommandError(f"bundled files are missing ({', '.join(map(str, missing))}): this installation of "
+                           "videomae_minimal lacks its package data; reinstall it (pip install --force-reinstall)")
     classifier = _load(str(TINY_FINETUNED), VideoMAEForVideoClassification)
-    rows = [line.split(",") for line in (BUNDLED_MOTION_CLIPS / "labels.csv").read_text(encoding="utf-8").splitlines()[1:]]
-    lines = [f"The tiny VideoMAE fine-tuned on the motion task ({TINY_FINETUNED.relative_to(DATA.parent)}), "
-             f"on the {len(rows)} bundled clips of {BUNDLED_MOTION_CLIPS.relative_to(DATA.parent)}:"]
+    rows = [line.split(",") for line in (MOTION_CLIPS / "labels.csv").read_text(encoding="utf-8").splitlines()[1:]]
+    lines = [f"The tiny VideoMAE fine-tuned on the motion task (the package's {TINY_FINETUNED.relative_to(DATA.parent)}), "
+             f"on the {len(rows)} bundled clips of {MOTION_CLIPS.relative_to(DATA.parent)}:"]
     correct = 0
     for name, _, truth in rows:
-        predictions = _predict(BUNDLED_MOTION_CLIPS / name, classifier, "single", 1, 3, classifier.config.id2label,
+        predictions = _predict(MOTION_CLIPS / name, classifier, "single", 1, 3, classifier.config.id2label,
                                str(TINY_FINETUNED))
         correct += predictions[0]["label"] == truth
         top = ", ".join(f"{p['label']} {p['score']:.0%}" for p in predictions)
         lines.append(f"  {name:<34} {'ok   ' if predictions[0]['label'] == truth else 'WRONG'} top 3: {top}")
     lines.append(f"{correct} of {len(rows)} correct")
     pretrained = _load(str(TINY_PRETRAINED), VideoMAEForPreTraining)
-    clip = BUNDLED_MOTION_CLIPS / rows[args.clip % len(rows)][0]
+    clip = MOTION_CLIPS / rows[args.clip % len(rows)][0]
     loss, masked = _reconstruction_picture(clip, pretrained, Path(args.out), 0.9, args.seed, 1)
-    lines.append(f"The tiny pre-trained VideoMAE ({TINY_PRETRAINED.relative_to(DATA.parent)}) rebuilt {clip.name} from "
+    lines.append(f"The tiny pre-trained VideoMAE (the package's {TINY_PRETRAINED.relative_to(DATA.parent)}) rebuilt {clip.name} from "
                  f"10% of its tubelets: loss {loss:.4f} over {masked} masked tubelets")
     lines.append(f"wrote {args.out}")
     return "\n".join(lines)
@@ -439,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Classify the 8 bundled synthetic motion clips with the bundled tiny fine-tuned "
                                       "checkpoint (top 3 each), and save what the bundled tiny pre-trained checkpoint "
                                       "reconstructs of one clip under a 90%% tube mask. The picture of the Kinetics "
-                                      "clip's processed frames is `frames data/videos/mmaction2_test_cleaning_pool.mp4`.")
+                                      "clip's processed frames is `frames` on the package's videomae_minimal/data/videos/mmaction2_test_cleaning_pool.mp4 "
+                                      "(`videomae-minimal course --out DIR` prints where the package's data is).")
     demo.add_argument("--out", default="videomae_demo.png", help="picture to write (default: %(default)s)")
     demo.add_argument("--seed", type=_integer(0), default=0, help="seed of the mask (default: %(default)s)")
     demo.add_argument("--clip", type=_integer(0), default=4, help="which bundled clip to reconstruct, 0-7 (default: %(default)s)")
@@ -481,6 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="leave out the course's reference (bytecode only, no source), which otherwise stands in "
                               "for the steps a student has not solved yet, so that a student stuck at 03 can run 07")
     student.set_defaults(run=cmd_student)
+
+    course = sub.add_parser("course", help="copy the course's notebooks out of the installed package, to run them",
+                            description="Copy the course's notebooks (00-10, then appendix/A1-A4, with their stored "
+                                        "outputs) into a new folder, for a learner who installed the package with pip. "
+                                        "They find their data (clips, checkpoints, labels) in the installed package.")
+    course.add_argument("--out", required=True, help="directory to create (must not exist, or be empty)")
+    course.set_defaults(run=cmd_course)
 
     grade = sub.add_parser("grade", help="grade a submission: each notebook in a fresh kernel, points per exercise",
                            description="Run each submitted notebook in a fresh Jupyter kernel with a time limit per cell, "
@@ -605,7 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Fine-tune VideoMAEForVideoClassification on labelled clips.")
     training_options(finetune, lr=1e-3, warmup=50, batch=32)
     finetune.add_argument("--init", required=True, metavar="CHECKPOINT|none",
-                          help="a checkpoint folder whose encoder to start from (e.g. data/checkpoints/tiny-pretrained), or none")
+                          help="a checkpoint folder whose encoder to start from (e.g. the package's videomae_minimal/data/checkpoints/tiny-pretrained), or none")
     few = finetune.add_mutually_exclusive_group()
     few.add_argument("--num-labelled", type=_integer(1), help="train on a seeded subset of this many labelled clips")
     few.add_argument("--labels-per-class", type=_integer(1), metavar="K", help="train on a seeded subset of exactly K clips of each class")

@@ -326,9 +326,11 @@ def make_student(out: Path, root: Path | None = None, reference: bool = True) ->
             if (root / name).exists():
                 (work / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(root / name, work / name)
-        shutil.copytree(root / "data", work / "data", ignore=shutil.ignore_patterns(".*"))
         (work / "README.md").write_text(STUDENT_README, encoding="utf-8")
         (work / "videomae_minimal").mkdir()
+        # the package data (clips, checkpoints, labels): the notebooks read it through the package, as in a clone
+        shutil.copytree(root / "videomae_minimal" / "data", work / "videomae_minimal" / "data",
+                        ignore=shutil.ignore_patterns(".*"))
         for module in sorted((root / "videomae_minimal").glob("*.py")):
             with module.open(encoding="utf-8") as f:
                 generated = f.readline().startswith(GENERATED_HEADER)
@@ -790,15 +792,14 @@ class GradingError(CourseError):
 
 
 def _scratch_tree(tree: Path, root: Path, instructor_path: Path, instructor: dict) -> None:
-    """A course tree to grade one notebook in: pyproject.toml (the notebooks find their root by it), a copy of the
-    data, and a copy of the package in which this notebook's own module is the student skeleton. Its other steps
+    """A course tree to grade one notebook in: pyproject.toml and README.md, a copy of the package (its data
+    included: the notebooks read their clips and checkpoints through it) in which this notebook's own module is the student skeleton. Its other steps
     are the instructor's, so an unsolved step elsewhere costs nothing here, and calling the package's version of
     the exercise gets NotImplementedError, not the answer. No instructor notebook is left in it."""
     for name in ("pyproject.toml", "README.md"):
         if (root / name).exists():
             shutil.copy2(root / name, tree / name)
-    shutil.copytree(root / "data", tree / "data", ignore=shutil.ignore_patterns(".*"))
-    shutil.copytree(root / "videomae_minimal", tree / "videomae_minimal", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "videomae_minimal", tree / "videomae_minimal", ignore=shutil.ignore_patterns("__pycache__", ".*"))
     shutil.copytree(root / "tools", tree / "tools", ignore=shutil.ignore_patterns("__pycache__"))
     (tree / "notebooks").mkdir()
     _write_json_atomic(tree / "notebooks" / instructor_path.name, student_notebook(instructor, instructor_path.name))
