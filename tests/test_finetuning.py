@@ -204,13 +204,14 @@ def test_finetuning_on_real_clips_with_workers_resumes_bit_for_bit(clips, tmp_pa
 def test_finetune_command_on_a_folder(clips, tmp_path, capsys):
     status = main(["finetune", "--data", str(clips), "--init", str(PRETRAINED), "--out", str(tmp_path / "run"),
                    "--steps", "2", "--batch-size", "2", "--workers", "0", "--sampling", "segments", "--no-flip",
-                   "--val-fraction", "0.3", "--threads", "1", "--quiet"])
+                   "--val-fraction", "0.3", "--bf16", "--eval-views", "multi", "--threads", "1", "--quiet"])
     out = capsys.readouterr()
     assert status == 0, out.err
     assert "finetune: 2 steps on 8 clips" in out.out and "accuracy" in out.out
     record = json.loads((tmp_path / "run" / "training.json").read_text())
     assert record["args"]["sampling"] == "segments" and record["args"]["flip"] is False
-    assert record["args"]["layer_decay"] == 0.75 and record["args"]["init"] == str(PRETRAINED)
+    assert record["args"]["layer_decay"] == 0.75 and record["args"]["init"] == str(PRETRAINED) and record["args"]["bf16"]
+    assert record["eval"]["n"] == 3 and np.array(record["eval"]["confusion"]).shape == (3, 3)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["id2label"] == {"0": "arm_wrestling", "1": "big_buck_bunny", "2": "cleaning_pool"}
     assert main(["finetune", "--synthetic", "8", "--init", "none", "--out", str(tmp_path / "r"), "--no-flip"]) == 2
@@ -218,3 +219,24 @@ def test_finetune_command_on_a_folder(clips, tmp_path, capsys):
     assert main(["finetune", "--data", str(clips), "--init", "none", "--out", str(tmp_path / "r"),
                  "--num-labelled", "4"]) == 2
     assert "--num-labelled works with --synthetic" in capsys.readouterr().err
+
+
+def test_two_processes_end_where_one_process_ends(clips, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    common = ["finetune", "--data", str(clips), "--init", "none", "--steps", "2", "--batch-size", "4", "--workers", "0",
+              "--drop-path", "0", "--val-fraction", "0.3", "--rate", "2", "--eval-every", "0", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "videomae_minimal", *common, "--out", str(tmp_path / "one"),
+                          "--threads", "1"], capture_output=True, text=True, timeout=300, env=env)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "videomae_minimal", *common, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert two.returncode == 0, two.stderr
+    a, b = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-5, msg=k)  # each process took half of every batch
+    assert json.loads((tmp_path / "two" / "training.json").read_text())["world_size"] == 2
