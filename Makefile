@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean stats \
+.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean stats bench-finetune \
 	tiny-checkpoint bundled-clips findings nbgrader-check
 
 help:
@@ -16,6 +16,7 @@ help:
 	@echo "make stats       per notebook: exported lines, figures, try-it questions, reading time (and the course's rules)"
 	@echo "make bench       the benchmark suite vs transformers and the HF docs recipe -> benchmarks/RESULTS.md"
 	@echo "make bench-data  reading + processing vs the Hugging Face docs recipe"
+	@echo "make bench-finetune  fine-tuning on video files: clips/s at 0, 1, 2 workers, tiny and base"
 	@echo "make student     the student version of the course (solutions removed) -> student/"
 	@echo "make nbgrader-check  nbgrader 0.9 generates and autogrades the instructor notebooks (throwaway venv; not in make test)"
 	@echo "make tiny-checkpoint  retrain data/checkpoints/tiny-{pretrained,finetuned} with the recorded commands"
@@ -65,6 +66,9 @@ bench: $(STAMP)
 
 bench-data: $(STAMP)
 	$(PY) benchmarks/bench_data.py --out benchmarks/data_results.md
+
+bench-finetune: $(STAMP)  # fine-tuning on video files: clips/s at 0, 1, 2 workers, tiny and base (about 10 minutes)
+	$(PY) benchmarks/bench_finetune.py --out benchmarks/finetune_results.md
 
 student: $(STAMP)  # re-made from the notebooks each time: student/ is generated, never edited
 	rm -rf student
