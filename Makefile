@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean stats \
+.PHONY: help install test pytest nbval export check-export lab demo bench bench-data execute-notebooks student clean stats bench-finetune \
 	tiny-checkpoint bundled-clips findings nbgrader-check site dist
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-data  reading + processing vs the Hugging Face docs recipe"
 	@echo "make site        the course as a static website -> site/index.html (from the stored outputs; offline)"
 	@echo "make dist        the wheel and the sdist -> dist/ (the wheel carries the data and the notebooks)"
+	@echo "make bench-finetune  fine-tuning on video files: clips/s at 0, 1, 2 workers, tiny and base"
 	@echo "make student     the student version of the course (solutions removed) -> student/"
 	@echo "make nbgrader-check  nbgrader 0.9 generates and autogrades the instructor notebooks (throwaway venv; not in make test)"
 	@echo "make tiny-checkpoint  retrain videomae_minimal/data/checkpoints/tiny-{pretrained,finetuned} with the recorded commands"
@@ -73,6 +74,8 @@ site: $(STAMP)  # re-made from the committed notebooks each time: nothing re-run
 
 dist: $(STAMP)
 	$(PY) -m build --no-isolation --outdir dist .
+bench-finetune: $(STAMP)  # fine-tuning on video files: clips/s at 0, 1, 2 workers, tiny and base (about 10 minutes)
+	$(PY) benchmarks/bench_finetune.py --out benchmarks/finetune_results.md
 
 student: $(STAMP)  # re-made from the notebooks each time: student/ is generated, never edited
 	rm -rf student

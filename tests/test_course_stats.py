@@ -24,7 +24,8 @@ def test_the_course_keeps_its_rules():
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
     assert CORE[0] == "00_overview.ipynb" and CORE[-1] == "10_train_tiny.ipynb" and len(CORE) == 11
     assert APPENDICES == ["A1_reading_real_videos.ipynb", "A2_checkpoint_formats_and_safety.ipynb",
-                          "A3_training_runs_that_survive.ipynb", "A4_using_it_like_transformers.ipynb"]
+                          "A3_training_runs_that_survive.ipynb", "A4_using_it_like_transformers.ipynb",
+                          "A5_finetune_on_your_clips.ipynb"]
     for name in CORE + [f"appendix/{a}" for a in APPENDICES]:
         exported, figures, try_it = (int(v) for v in rows[name][1:4])
         assert int(rows[name][4]) > 0  # a reading time

@@ -161,7 +161,7 @@ def test_the_notebooks_keep_the_layering():
     "A lower step never imports a higher one: the core path in order, each appendix beside the step it extends."
     import ast
     order = ["config", "checks", "outputs", "sampling", "video", "processing", "patches", "positions", "masking", "encoder",
-             "pretraining", "classifier", "checkpoints", "checkpoint_formats", "api", "training", "runs"]
+             "pretraining", "classifier", "checkpoints", "checkpoint_formats", "api", "training", "runs", "finetuning"]
     for module in order:
         tree = ast.parse((ROOT / "videomae_minimal" / f"{module}.py").read_text())
         imported = {node.module.split(".")[1] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)

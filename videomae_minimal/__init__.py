@@ -17,6 +17,7 @@ and from the appendices, what a real tool also needs:
     checkpoint_formats  notebooks/appendix/A2_checkpoint_formats_and_safety.ipynb    from_pretrained, save_pretrained: every layout, safely
     runs                notebooks/appendix/A3_training_runs_that_survive.ipynb       train: resumable checkpoints, torchrun, logs, data on disk
     api                 notebooks/appendix/A4_using_it_like_transformers.ipynb       class methods, dtype/device, checkpointing, classify_video, embed_video
+    finetuning          notebooks/appendix/A5_finetune_on_your_clips.ipynb          train_on_clips: folders of real video, the paper's recipe, workers
 
 `config` (VideoMAEConfig), `checks` (how notebooks print a difference), `bundled` (where the data that ships inside
 the package is: clips, tiny checkpoints, labels), `cli` and `course` (student notebooks and the grader) are written
@@ -58,5 +59,6 @@ from .training import (
     tiny_config,
 )
 from .runs import TrainingArgs, VideoFolder, train, write_motion_dataset
+from .finetuning import ClipSet, ClipTrainingArgs, evaluate_clips, read_clips, split_clips, train_on_clips
 
 __version__ = "0.1.0"

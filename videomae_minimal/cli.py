@@ -24,6 +24,7 @@ from .sampling import plot_frames, sample_frame_indices
 from .video import read_video, video_info, write_synthetic_clip
 from .training import MOTIONS, TINY, SyntheticMotion, evaluate
 from .runs import TrainingArgs, VideoFolder, train, write_motion_dataset
+from .finetuning import LAYOUTS, ClipTrainingArgs, train_on_clips
 
 from .bundled import DATA, MOTION_CLIPS, TINY_FINETUNED, TINY_PRETRAINED, course_notebooks
 
@@ -411,7 +412,62 @@ def cmd_pretrain(args) -> str:
     return _run_training(args, "pretrain")
 
 
+# Options of fine-tuning on video files (--data), with their defaults: the original recipe's, mixup off.
+CLIP_DEFAULTS = dict(workers=2, sampling="random", rate=4, flip=True, mixup=0.0, label_smoothing=0.1, layer_decay=0.75,
+                     drop_path=0.1, accumulate=1, bf16=False, val_fraction=0.2, eval_views="single", epochs=None)
+OLD_FINETUNE_ONLY = ("num_labelled", "labels_per_class", "linear_probe", "single_frame")
+
+
+def _run_clip_finetuning(args) -> str:
+    "finetune --data: video files in any layout, through train_on_clips (appendix A5)."
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    given = [name for name in OLD_FINETUNE_ONLY if getattr(args, name) not in (None, False)]
+    if given:
+        raise CommandError(f"--{given[0].replace('_', '-')} works with --synthetic; with --data, fine-tune on a folder of "
+                           "the clips you want")
+    if args.eval_synthetic is not None:
+        raise CommandError("--eval-synthetic works with --synthetic; with --data, give --eval-data or --val-fraction")
+    for option in ("data", "eval_data"):
+        value = getattr(args, option)
+        if value is not None and not Path(value).exists():
+            raise CommandError(f"--{option.replace('_', '-')} {value}: no such folder or list file; expected "
+                               + "; ".join(LAYOUTS))
+    knobs = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in CLIP_DEFAULTS.items()}
+    steps = args.steps
+    init = None if args.init == "none" else args.init
+    training_args = ClipTrainingArgs(
+        args.data, eval_data=args.eval_data, val_fraction=knobs["val_fraction"], init=init, steps=steps,
+        batch_size=args.batch_size, accumulate=knobs["accumulate"], lr=args.lr, warmup_steps=args.warmup_steps,
+        weight_decay=args.weight_decay, layer_decay=knobs["layer_decay"], drop_path=knobs["drop_path"],
+        label_smoothing=knobs["label_smoothing"], mixup=knobs["mixup"], sampling=knobs["sampling"], rate=knobs["rate"],
+        flip=knobs["flip"], eval_views=knobs["eval_views"], bf16=knobs["bf16"], seed=args.seed)
+    if knobs["epochs"] is not None:  # epochs of the training clips -> steps of the global batch
+        from .finetuning import open_clips
+
+        train_clips, _ = open_clips(training_args)
+        training_args.steps = max(1, math.ceil(knobs["epochs"] * len(train_clips) / args.batch_size))
+        _progress(f"{knobs['epochs']} epochs of {len(train_clips)} training clips: {training_args.steps} steps")
+    command = "videomae-minimal " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(("videomae-minimal", "__main__.py")) else None
+    summary = train_on_clips(training_args, args.out, workers=knobs["workers"], resume=args.resume or False,
+                             stop_at=args.stop_at, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
+                             log_every=args.log_every, progress=not args.quiet, command=command)
+    if not summary["finished"]:
+        return f"stopped at step {summary['step']} of {training_args.steps}; continue with --resume (checkpoint in {args.out})"
+    evaluation = summary["eval"]
+    shown = f", accuracy {evaluation['accuracy']:.3f} on {evaluation['n']} clips" if "accuracy" in evaluation else ""
+    return (f"finetune: {training_args.steps} steps on {summary['train_clips']} clips in {summary['seconds']:.0f} s, "
+            f"final loss {summary['final_loss']:.4f}{shown}\n"
+            f"wrote {args.out} (config.json, model.safetensors, preprocessor_config.json, training.json)")
+
+
 def cmd_finetune(args) -> str:
+    if args.data is not None:
+        return _run_clip_finetuning(args)
+    given = [k for k in CLIP_DEFAULTS if getattr(args, k) is not None]
+    if given:
+        flag = "no-flip" if given[0] == "flip" else given[0].replace("_", "-")
+        raise CommandError(f"--{flag} is an option of fine-tuning on video files: it needs --data")
     return _run_training(args, "finetune")
 
 
@@ -605,9 +661,10 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--overwrite", action="store_true", help="write into a folder that already holds a labels.csv")
     make.set_defaults(run=cmd_make_synthetic)
 
-    def training_options(command, lr: float, warmup: int, batch: int):
+    def training_options(command, lr: float, warmup: int, batch: int,
+                         data_help: str = "a folder with labels.csv and its clips (as make-synthetic writes)"):
         source = command.add_mutually_exclusive_group(required=True)
-        source.add_argument("--data", help="a folder with labels.csv and its clips (as make-synthetic writes)")
+        source.add_argument("--data", help=data_help)
         source.add_argument("--synthetic", type=_integer(1), metavar="N", help="N clips of the motion task, made in memory from --seed")
         command.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, and at the end the model "
                                                           "(config.json, model.safetensors, preprocessor_config.json) and training.json")
@@ -638,11 +695,21 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--mask", choices=("tube", "random"), default="tube", help="(default: %(default)s)")
     pretrain.set_defaults(run=cmd_pretrain)
 
-    finetune = sub.add_parser("finetune", help="fine-tune a classifier, from a pre-trained encoder or from scratch",
-                              description="Fine-tune VideoMAEForVideoClassification on labelled clips.")
-    training_options(finetune, lr=1e-3, warmup=50, batch=32)
+    finetune = sub.add_parser("finetune", help="fine-tune a classifier on your clips (or the motion task), from a "
+                                               "pre-trained encoder or from scratch",
+                              description="Fine-tune VideoMAEForVideoClassification on labelled clips: video files "
+                                          "(--data, the original recipe: appendix A5) or the synthetic motion task "
+                                          "(--synthetic, notebook 10). Under torchrun (torchrun --nnodes N "
+                                          "--nproc_per_node M ... -m videomae_minimal finetune ...) each process takes "
+                                          "a share of every batch.")
+    training_options(finetune, lr=1e-3, warmup=50, batch=32,
+                     data_help="video files with labels, in one of these layouts: " + "; ".join(LAYOUTS)
+                               + ". Without a given split (train/ and val/, train.csv and val.csv, or a split column) "
+                                 "--val-fraction of each class is held out, seeded")
     finetune.add_argument("--init", required=True, metavar="CHECKPOINT|none",
-                          help="a checkpoint folder whose encoder to start from (e.g. the package's videomae_minimal/data/checkpoints/tiny-pretrained), or none")
+                          help="the checkpoint to start from: a folder (e.g. videomae_minimal/data/checkpoints/tiny-pretrained), weights "
+                               "file or Hub id (e.g. MCG-NJU/videomae-base) that from_pretrained reads; its encoder is "
+                               "kept, fc_norm and the head are new for the data's labels. none: a new tiny model")
     few = finetune.add_mutually_exclusive_group()
     few.add_argument("--num-labelled", type=_integer(1), help="train on a seeded subset of this many labelled clips")
     few.add_argument("--labels-per-class", type=_integer(1), metavar="K", help="train on a seeded subset of exactly K clips of each class")
@@ -650,6 +717,34 @@ def build_parser() -> argparse.ArgumentParser:
                           help="freeze the --init encoder and train only fc_norm and the head (a linear probe)")
     finetune.add_argument("--single-frame", action="store_true",
                           help="freeze every clip at one random frame: the baseline that cannot see motion")
+    clip = finetune.add_argument_group("fine-tuning on video files (--data; defaults: the original recipe's)")
+    clip.add_argument("--workers", type=_integer(0), help="DataLoader processes decoding clips, each clip once per "
+                                                          "epoch, 2 batches ahead each; 0: in this process (default: 2)")
+    clip.add_argument("--sampling", choices=("random", "segments"),
+                      help="training frames: random: a random clip of --num-frames frames --rate apart each epoch "
+                           "(Kinetics, UCF101); segments: one random frame of each of 16 equal segments (SSv2) "
+                           "(default: random)")
+    clip.add_argument("--rate", type=_integer(1), help="frames between sampled frames, for --sampling random (default: 4)")
+    clip.add_argument("--no-flip", dest="flip", action="store_const", const=False,
+                      help="no random horizontal flip: for labels that name a direction (SSv2's \"left\"/\"right\" "
+                           "classes need it: a flipped \"pushing left to right\" is another class)")
+    clip.add_argument("--mixup", type=_number(0), help="mixup's Beta(alpha, alpha), once per batch; 0: off (default: 0; "
+                                                       "the original: 0.8)")
+    clip.add_argument("--label-smoothing", type=_number(0), help="(default: 0.1)")
+    clip.add_argument("--layer-decay", type=_number(0, above=True),
+                      help="layer-wise lr decay: layer i of L trains at lr * decay^(L + 1 - i) (default: 0.75; UCF101: 0.7)")
+    clip.add_argument("--drop-path", type=_number(0), help="stochastic depth of the last block (default: 0.1; UCF101: 0.2)")
+    clip.add_argument("--accumulate", type=_integer(1), help="micro-batches per step: the --batch-size a machine cannot "
+                                                              "hold at once, in pieces (default: 1)")
+    clip.add_argument("--bf16", action="store_const", const=True, help="bfloat16 autocast in the forward pass (faster "
+                                                                        "on CPUs with AMX; weights stay float32)")
+    clip.add_argument("--val-fraction", type=_number(0), help="share of each class held out when the data gives no "
+                                                               "split; 0: none (default: 0.2)")
+    clip.add_argument("--eval-views", choices=("single", "multi"),
+                      help="evaluation: single: the centre clip, centre crop; multi: the test views (5 clips x 3 crops, "
+                           "or 2 x 3 with segments), softmax averaged (default: single)")
+    clip.add_argument("--epochs", type=_number(0, above=True), help="train this many epochs of the training clips "
+                                                                    "(sets --steps)")
     finetune.set_defaults(run=cmd_finetune)
 
     evaluate_ = sub.add_parser("evaluate", help="accuracy of a classifier on a folder of clips or on new synthetic clips",

@@ -39,6 +39,7 @@ class VideoMAEConfig:
     id2label: dict[int, str] | None = None
     hidden_dropout_prob: float = 0.0  # after each sub-layer's output projection, in training mode (as transformers)
     attention_probs_dropout_prob: float = 0.0  # on the attention probabilities, in training mode
+    drop_path_rate: float = 0.0  # stochastic depth of the last block (0 up to it), in training; transformers has none
     problem_type: str | None = None  # the classifier's loss; None: from num_labels and the labels' dtype
     attn_implementation: str = "sdpa"  # "sdpa" (fused kernel) or "eager" (the attention written out)
     architectures: list[str] = field(default_factory=list)  # from config.json: which model class was saved
@@ -70,6 +71,8 @@ class VideoMAEConfig:
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"VideoMAEConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")
+        if not 0.0 <= self.drop_path_rate < 1.0:
+            raise ValueError(f"VideoMAEConfig.drop_path_rate must be in [0, 1), got {self.drop_path_rate!r}")
         if self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"VideoMAEConfig.problem_type must be one of {PROBLEM_TYPES}, got {self.problem_type!r}")
         if not self.layer_norm_eps > 0:
