@@ -33,9 +33,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Two pytest workers, one file (or notebook: its cells share a kernel) each at a time: most tests wait on a process
+# they started (a kernel, a training run, a browser), so two run side by side on two cores in 10 minutes, not 16.
+TEST_WORKERS ?= 2
 test: $(STAMP) check-export
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env \
-		--nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+		--nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 pytest: $(STAMP)
 	$(PY) -m pytest tests

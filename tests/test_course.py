@@ -299,11 +299,11 @@ def test_a_hanging_cell_is_cut_off_and_costs_only_its_exercise(student_dir, tmp_
         "04_sinusoidal_positions.ipynb": with_solution(instructor("04_sinusoidal_positions.ipynb"), "sinusoid_table_solution", hang_once),
         "05_tube_masking.ipynb": solved_with_a_stuck_cell,
     })
-    report = course.grade(sub, timeout=5, notebooks=["03", "04", "05"])
+    report = course.grade(sub, timeout=10, notebooks=["03", "04", "05"])  # 10 s: room for a loaded machine
     results = by_notebook(report)
     assert results["03_tubelet_patches.ipynb"]["passed"]
     hung = results["04_sinusoidal_positions.ipynb"]
-    assert not hung["passed"] and "5 s limit" in hung["message"], hung
+    assert not hung["passed"] and "10 s limit" in hung["message"], hung
     assert results["05_tube_masking.ipynb"]["passed"], results["05_tube_masking.ipynb"]  # the kernel went on after it
     assert report["total"] == 4.0 and report["max"] == 6.0
 
