@@ -158,23 +158,14 @@ def cmd_course(args) -> str:
     names = sorted(p.name for p in source.glob("*.ipynb")), sorted(p.name for p in (source / "appendix").glob("*.ipynb"))
     if not names[0]:
         raise CommandError(f"{source}: no notebooks there (a broken installation? reinstall videomae-minimal)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))  # complete or not at all
-    try:
+    from .course import new_folder  # complete or not at all
+
+    with new_folder(out) as work:
         (work / "appendix").mkdir()
         for name in names[0]:
             shutil.copyfile(source / name, work / name)
         for name in names[1]:
             shutil.copyfile(source / "appendix" / name, work / "appendix" / name)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(work, 0o777 & ~umask)  # mkdtemp makes 0700: the learner's copy is an ordinary folder
-        if out.exists():
-            out.rmdir()
-        os.replace(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return (f"copied {len(names[0])} notebooks and {len(names[1])} appendices to {out}: start with "
             f"{out / names[0][0]} (jupyter lab {out}). They read their clips and checkpoints from the package: {DATA}")
 

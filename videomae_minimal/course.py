@@ -21,6 +21,7 @@ students into a gradebook. This module sits on top, beside the command line: it 
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import json
 import os
@@ -296,6 +297,26 @@ outputs, figures included, so you can compare with yours.
 """
 
 
+@contextlib.contextmanager
+def new_folder(out: Path):
+    """A folder that appears at `out` complete or not at all: the block fills a temporary sibling, which becomes `out`
+    (an ordinary folder, not mkdtemp's 0700) when the block ends, and is removed if it raises. `out` must not exist
+    yet, or be an empty directory (the caller says which flag named it)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    try:
+        yield work
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(work, 0o777 & ~umask)
+        if out.exists():
+            out.rmdir()
+        os.replace(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
 def make_student(out: Path, root: Path | None = None, reference: bool = True) -> dict:
     """Write a student copy of the course to `out`: notebooks without solutions (with the outputs of the cells that
     do not depend on the student's code), a package skeleton exported from them, the exporter, the data. With
@@ -306,9 +327,7 @@ def make_student(out: Path, root: Path | None = None, reference: bool = True) ->
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CourseError(f"--out {out}: already exists and is not an empty directory; choose a new path")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
+    with new_folder(out) as work:
         (work / "notebooks").mkdir()
         count, targets = {"notebooks": 0, "exercises": 0, "points": 0.0}, []
         for path in _course_notebooks(root):  # the appendices too: the package skeleton is exported from all of them
@@ -342,15 +361,6 @@ def make_student(out: Path, root: Path | None = None, reference: bool = True) ->
             raise CourseError(f"exporting the student notebooks failed: {done.stderr.strip() or done.stdout.strip()}")
         if reference:
             _write_reference(root / "videomae_minimal", work / "videomae_minimal", targets)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(work, 0o777 & ~umask)  # mkdtemp makes 0700: the student's copy is an ordinary folder
-        if out.exists():
-            out.rmdir()
-        os.replace(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return {**count, "out": str(out)}
 
 

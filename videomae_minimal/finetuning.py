@@ -19,13 +19,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from videomae_minimal.checkpoint_formats import from_pretrained, read_weights, save_pretrained, write_atomic
-from videomae_minimal.checkpoints import from_transformers_state_dict, load_weights
 from videomae_minimal.classifier import VideoMAEForVideoClassification
 from videomae_minimal.config import PreprocessorConfig, VideoMAEConfig
 from videomae_minimal.processing import IMAGENET_MEAN, IMAGENET_STD, preprocess_views
 from videomae_minimal.runs import (LABELS_FILE, ProgressLine, _append_jsonl, _check_finite, _latest_readable,
-                                   _log_until, _set_numpy_state, average_gradients, checkpoints_in, distributed_setup,
-                                   finished_run, load_training_state, lock_run_folder, remove_interrupted_writes,
+                                   _log_until, average_gradients, checkpoints_in, distributed_setup,
+                                   load_training_state, lock_run_folder, remove_interrupted_writes, resume_from,
                                    save_checkpoint, write_video)
 from videomae_minimal.sampling import kinetics_test_views, sample_frame_indices, ssv2_test_views
 from videomae_minimal.training import (TINY, TrainingError, batch_positions, classifier_from_pretrained,
@@ -580,21 +579,9 @@ def _train_on_clips(args, out, rank, world, workers, resume, stop_at, eval_every
     model = finetuning_model(args.init, train_set.label_names, args.drop_path, args.model, args.seed)
     optimizer, scheduler = make_finetuning_optimizer(model, args.lr, args.weight_decay, args.layer_decay,
                                                      args.warmup_steps, args.steps)
-    start = 0
     if checkpoint is not None:
         _check_same_args(state["args"], args, checkpoint)
-        load_weights(model, from_transformers_state_dict(weights), str(checkpoint))
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        _set_numpy_state(state["numpy_rng"])
-        start = int(state["step"])
-        if start >= args.steps and finished_run(out):
-            raise TrainingError(f"{checkpoint}: the run is complete ({start} of {args.steps} steps); its model is in {out}")
-    finishing = start >= args.steps
-    end = args.steps if finishing else stop_at or args.steps
-    if end <= start and not finishing:
-        raise TrainingError(f"stop_at {stop_at} must come after the checkpoint's step {start} ({checkpoint})")
+    start, end, finishing = resume_from(checkpoint, state, weights, model, optimizer, scheduler, args.steps, stop_at, out)
     if writer:
         log = out / "log.jsonl"
         kept = _log_until(log, start) if checkpoint is not None and log.exists() else []
