@@ -22,7 +22,7 @@ from .pretraining import VideoMAEForPreTraining, masked_pixels, reconstruct_pixe
 from .processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess
 from .sampling import plot_frames, sample_frame_indices
 from .video import read_video, video_info, write_synthetic_clip
-from .training import MOTIONS, TINY, SyntheticMotion, evaluate
+from .training import MODEL_SIZES, MOTIONS, SCENES, TINY, SyntheticMotion, evaluate
 from .runs import TrainingArgs, VideoFolder, train, write_motion_dataset
 from .finetuning import LAYOUTS, ClipTrainingArgs, train_on_clips
 
@@ -374,16 +374,17 @@ def _run_training(args, task: str) -> str:
     extra = {}
     if task == "pretrain":
         extra = dict(mask_ratio=args.mask_ratio, mask=args.mask)
-    else:
+    else:  # the recipe: each part off unless asked for (notebook 10's fit); `make findings` gives the paper's values
         init = None if args.init == "none" else args.init
         if init is not None and not (Path(init) / "config.json").is_file():
             raise CommandError(f"--init {init}: not a checkpoint folder (no config.json); give a pre-training run's "
                                "folder (the package's tiny one: videomae_minimal/data/checkpoints/tiny-pretrained), or none")
+        recipe = {k: getattr(args, k) for k in SYNTHETIC_RECIPE if getattr(args, k) is not None}
         extra = dict(init=init, num_labelled=args.num_labelled, labels_per_class=args.labels_per_class,
-                     single_frame=args.single_frame, linear_probe=args.linear_probe)
+                     single_frame=args.single_frame, linear_probe=args.linear_probe, augment=args.augment, **recipe)
     training_args = TrainingArgs(task, data, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                  warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed,
-                                 eval_data=eval_data, **extra)
+                                 eval_data=eval_data, model=dict(MODEL_SIZES[args.model]), scene=args.scene, **extra)
     command = "videomae-minimal " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(("videomae-minimal", "__main__.py")) else None
     summary = train(training_args, args.out, resume=args.resume or False, stop_at=args.stop_at,
                     eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
@@ -406,7 +407,9 @@ def cmd_pretrain(args) -> str:
 # Options of fine-tuning on video files (--data), with their defaults: the original recipe's, mixup off.
 CLIP_DEFAULTS = dict(workers=2, sampling="random", rate=4, flip=True, mixup=0.0, label_smoothing=0.1, layer_decay=0.75,
                      drop_path=0.1, accumulate=1, bf16=False, val_fraction=0.2, eval_views="single", epochs=None)
-OLD_FINETUNE_ONLY = ("num_labelled", "labels_per_class", "linear_probe", "single_frame")
+OLD_FINETUNE_ONLY = ("num_labelled", "labels_per_class", "linear_probe", "single_frame", "augment", "head_init_scale")
+# The recipe's options that fine-tuning on the motion task (--synthetic) takes too; there each is off unless given.
+SYNTHETIC_RECIPE = ("layer_decay", "drop_path", "label_smoothing", "mixup", "head_init_scale")
 
 
 def _run_clip_finetuning(args) -> str:
@@ -414,6 +417,8 @@ def _run_clip_finetuning(args) -> str:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     given = [name for name in OLD_FINETUNE_ONLY if getattr(args, name) not in (None, False)]
+    given += ["scene"] if args.scene != "gradient" else []
+    given += ["model"] if args.model != "tiny" else []
     if given:
         raise CommandError(f"--{given[0].replace('_', '-')} works with --synthetic; with --data, fine-tune on a folder of "
                            "the clips you want")
@@ -455,7 +460,7 @@ def _run_clip_finetuning(args) -> str:
 def cmd_finetune(args) -> str:
     if args.data is not None:
         return _run_clip_finetuning(args)
-    given = [k for k in CLIP_DEFAULTS if getattr(args, k) is not None]
+    given = [k for k in CLIP_DEFAULTS if getattr(args, k) is not None and k not in SYNTHETIC_RECIPE]
     if given:
         flag = "no-flip" if given[0] == "flip" else given[0].replace("_", "-")
         raise CommandError(f"--{flag} is an option of fine-tuning on video files: it needs --data")
@@ -469,8 +474,7 @@ def cmd_evaluate(args) -> tuple[str, int] | str:
         _progress(f"reading the clips listed in {Path(args.data) / 'labels.csv'}")
         data = VideoFolder(args.data, config.num_frames, config.image_size)
     else:
-        data = SyntheticMotion(args.synthetic, args.seed,
-                               config.num_frames, config.image_size)
+        data = SyntheticMotion(args.synthetic, args.seed, config.num_frames, config.image_size, args.scene)
     _progress(f"evaluating on {len(data)} clips")
     result = evaluate(model, data, batch_size=args.batch_size)
     if args.json:
@@ -665,6 +669,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--warmup-steps", type=_integer(0), default=warmup, help="(default: %(default)s)")
         command.add_argument("--weight-decay", type=_number(0), default=0.05, help="(default: %(default)s)")
         command.add_argument("--seed", type=_integer(0), default=0, help="seeds the model, data order, masks and synthetic clips (default: %(default)s)")
+        command.add_argument("--scene", choices=SCENES, default="gradient", help="--synthetic clips' background: a colour "
+                             "with a brightness gradient, or flat with pixel noise (make findings) (default: %(default)s)")
+        command.add_argument("--model", choices=sorted(MODEL_SIZES), default="tiny", help="sizes of a model trained from "
+                             "scratch: tiny (16 frames, 8x8 patches) or miniature (8 frames, 4x4 patches: make findings) "
+                             "(default: %(default)s)")
         held_out = command.add_mutually_exclusive_group()
         held_out.add_argument("--eval-data", help="a folder to evaluate on (default with --synthetic: 256 new clips, seed + 1000000)")
         held_out.add_argument("--eval-synthetic", type=_integer(0), metavar="N", help="evaluate on N new clips (seed + 1000000); 0: none")
@@ -705,10 +714,17 @@ def build_parser() -> argparse.ArgumentParser:
     few.add_argument("--num-labelled", type=_integer(1), help="train on a seeded subset of this many labelled clips")
     few.add_argument("--labels-per-class", type=_integer(1), metavar="K", help="train on a seeded subset of exactly K clips of each class")
     finetune.add_argument("--linear-probe", action="store_true",
-                          help="freeze the --init encoder and train only fc_norm and the head (a linear probe)")
+                          help="freeze the encoder and train only fc_norm and the head (a linear probe); with --init none the "
+                               "encoder is a random one: the control that says what a probe reads without pre-training")
     finetune.add_argument("--single-frame", action="store_true",
                           help="freeze every clip at one random frame: the baseline that cannot see motion")
-    clip = finetune.add_argument_group("fine-tuning on video files (--data; defaults: the original recipe's)")
+    finetune.add_argument("--augment", action="store_true",
+                          help="--synthetic: mirror, reverse and shift clips, renaming their labels to match")
+    finetune.add_argument("--head-init-scale", type=_number(0, above=True), metavar="S",
+                          help="--synthetic: the new head's initial weights times S (the original: 0.001; default: 1)")
+    clip = finetune.add_argument_group("fine-tuning on video files (--data; defaults: the original recipe's). With "
+                                       "--synthetic, --mixup, --label-smoothing, --layer-decay and --drop-path apply "
+                                       "too, each off unless given")
     clip.add_argument("--workers", type=_integer(0), help="DataLoader processes decoding clips, each clip once per "
                                                           "epoch, 2 batches ahead each; 0: in this process (default: 2)")
     clip.add_argument("--sampling", choices=("random", "segments"),
@@ -745,6 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--data", help="a folder with labels.csv and its clips")
     source.add_argument("--synthetic", type=_integer(1), metavar="N", help="N new clips of the motion task, from --seed")
     evaluate_.add_argument("--seed", type=_integer(0), default=1, help="seed of the --synthetic clips (default: %(default)s)")
+    evaluate_.add_argument("--scene", choices=SCENES, default="gradient", help="background of the --synthetic clips (default: %(default)s)")
     evaluate_.add_argument("--batch-size", type=_integer(1), default=64, help="(default: %(default)s)")
     evaluate_.add_argument("--json", action="store_true", help='print {"accuracy": float, "n": int, "per_class": {...}}')
     evaluate_.set_defaults(run=cmd_evaluate)
