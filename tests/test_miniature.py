@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from videomae_minimal.cli import main
 from videomae_minimal.config import VideoMAEConfig
 from videomae_minimal.pretraining import VideoMAEForPreTraining
-from videomae_minimal.runs import TrainingArgs, build_model, finetuning_loss, motion_task_parts
+from videomae_minimal.runs import (TrainingArgs, build_model, finetuning_loss, motion_task_parts, soft_cross_entropy,
+                                   soft_targets)
 from videomae_minimal.training import (MINIATURE, MOTIONS, SyntheticMotion, TrainingError, actual_mask_ratio,
-                                       augment_motion_clips, reconstruction_gate, render_motion_clip, soft_cross_entropy,
-                                       soft_targets)
+                                       augment_motion_clips, dataset_indices, pixel_values_from_clips,
+                                       reconstruction_gate, render_motion_clip)
 
 
 def describe(cover: np.ndarray) -> str:
@@ -75,10 +76,16 @@ def test_the_recipe_loss_is_the_textbook_label_smoothing_and_mixup():
     assert torch.allclose(F.cross_entropy(logits, labels, label_smoothing=eps), textbook, atol=1e-6)
     args = TrainingArgs("finetune", "synthetic:16", label_smoothing=eps, mixup=0.8, model=dict(MINIATURE), seed=2)
     model = build_model(args, dict(enumerate(MOTIONS)))
-    positions = np.arange(8)
-    loss = finetuning_loss(model, SyntheticMotion(16, seed=2, num_frames=8), positions, args, step=0)
+    data, positions = SyntheticMotion(16, seed=2, num_frames=8), np.arange(8)
+    loss = finetuning_loss(model, data, positions, args, step=0)
+    # timm's Mixup: the batch blended with itself flipped, lambda ~ Beta(0.8, 0.8), the smoothed targets alike
     lam = float(np.random.default_rng([2, 14, 0, 0]).beta(0.8, 0.8))  # mixup's draw for step 0 on rank 0
-    assert 0 < lam < 1 and torch.isfinite(loss)
+    clips, labels = data.clips(dataset_indices(positions, len(data), 2))
+    x = pixel_values_from_clips(clips, model.preprocessor_config)  # (8, T, 3, S, S)
+    targets = (1 - eps) * F.one_hot(torch.from_numpy(labels), 8).float() + eps / 8  # (8, 8)
+    mixed_x, mixed_targets = lam * x + (1 - lam) * x.flip(0), lam * targets + (1 - lam) * targets.flip(0)
+    expected = -(mixed_targets * model(mixed_x).logits.log_softmax(-1)).sum(-1).mean()
+    assert 0 < lam < 1 and torch.allclose(loss, expected, atol=1e-6)
 
 
 def test_the_gate_against_a_hand_computation():

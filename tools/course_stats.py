@@ -25,7 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import export  # noqa: E402  (the exporter beside this script: the same rendering `make export` writes)
 
-CORE_LINE_BUDGET = 1100
+# The core path's exported code, kept small enough to hold in one's head. 1100 until notebook 10 gained its fair
+# experiment (the fine-tuning recipe, label-preserving augmentation, the reconstruction gate: about 90 lines).
+CORE_LINE_BUDGET = 1200
 CORE_OPENING = ("**You will build**", "**You need**", "**Time**", "**Paper**")
 APPENDIX_OPENING = ("**You are", "**Adds to**")
 NUMBERED = re.compile(r"^\s*(\d+)\.\s")

@@ -30,6 +30,7 @@ LABELS = DATA / "labels"
 MOTION_CLIPS = VIDEOS / "synthetic_motion"  # the demo's 8 clips: `make-synthetic ... --num 8 --seed 7`
 TINY_PRETRAINED = CHECKPOINTS / "tiny-pretrained"
 TINY_FINETUNED = CHECKPOINTS / "tiny-finetuned"
+MINIATURE_PRETRAINED = CHECKPOINTS / "miniature-pretrained"  # notebook 10's miniature: make findings' 90% tube run
 FINDINGS = DATA / "findings.json"  # notebook 10's measured findings (benchmarks/findings.py)
 
 
