@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from videomae_minimal.checkpoint_formats import CheckpointError, WriteError, read_weights, save_pretrained, write_atomic
-from videomae_minimal.runs import checkpoints_in, load_training_state
+from videomae_minimal.loop import checkpoints_in, load_training_state
 from videomae_minimal.video import VideoReadError, read_video, video_info, write_synthetic_clip
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -91,7 +91,7 @@ def notebook_stats(path: Path) -> Stats:
     link = NEXT_LINK.search(markdown)
     return Stats(
         path=path, core=core,
-        exported_lines=len(rendered[1].splitlines()) if rendered else 0,
+        exported_lines=sum(len(text.splitlines()) for text in rendered.values()),
         figures=sum("image/png" in o.get("data", {}) for o in outputs),
         jpegs=sum("image/jpeg" in o.get("data", {}) for o in outputs),
         try_it=try_it_questions(markdown),

@@ -7,7 +7,8 @@
 The notebooks are the core path, `notebooks/NN_*.ipynb`, and the appendices, `notebooks/appendix/*.ipynb`.
 A notebook names its module once, in a cell holding `#| default_exp NAME`. Every code cell whose leading
 comment lines include `#| export` is copied, in order, into `videomae_minimal/NAME.py` under a header naming
-the notebook. nbgrader's solution markers are dropped and hidden-test regions removed, so an instructor's
+the notebook; a cell marked `#| export OTHER` (nbdev's per-cell target) goes to `videomae_minimal/OTHER.py`
+instead, so one notebook can fill two rooms of the package. nbgrader's solution markers are dropped and hidden-test regions removed, so an instructor's
 notebook exports clean code. Output depends only on the cells' source: no ids, dates or paths of this machine.
 Modules without the header (`__init__.py`, the command line) are written by hand and left alone.
 """
@@ -84,15 +85,15 @@ def _public_names(tree: ast.Module) -> list[str]:
     return [n for n in dict.fromkeys(names) if not n.startswith("_")]
 
 
-def render_notebook(path: Path) -> tuple[str, str] | None:
-    "(module name, module text) for a notebook that exports, None for one that does not."
+def render_notebook(path: Path) -> dict[str, str]:
+    "{module name: module text} of a notebook: its default module and any per-cell targets; {} when it exports nothing."
     rel = path.relative_to(ROOT).as_posix()
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
         cells = nb["cells"]
     except (OSError, ValueError, KeyError) as e:
         raise ExportError(f"{rel}: not a readable notebook ({e})") from e
-    module, chunks = None, []
+    module, chunks, targets = None, [], {}  # chunks: (target or None for the default module, code)
     for number, cell in enumerate(cells, 1):
         if cell.get("cell_type") != "code":
             continue
@@ -106,25 +107,35 @@ def render_notebook(path: Path) -> tuple[str, str] | None:
                 raise ExportError(f"{where}: '#| default_exp {module}' is not a valid module name")
         if "export" not in directives:
             continue
+        target = directives["export"] or None
+        if target is not None and not MODULE_NAME_RE.match(target):
+            raise ExportError(f"{where}: '#| export {target}' is not a valid module name")
         lines = _strip_grading_markers(lines, where)
         for line in lines:
             if line.lstrip().startswith(("%", "!")):
                 raise ExportError(f"{where}: IPython magic or shell line cannot be exported: {line.strip()!r}")
         code = "\n".join(line.rstrip() for line in lines).strip("\n")
         if code:
-            chunks.append(code)
+            chunks.append((target, code))
     if module is None:
         if chunks:
             raise ExportError(f"{rel}: has '#| export' cells but no '#| default_exp NAME' cell")
-        return None
-    if not chunks:
+        return {}
+    if not any(target in (None, module) for target, _ in chunks):
         raise ExportError(f"{rel}: '#| default_exp {module}' but no '#| export' cells")
+    for name in dict.fromkeys([module] + [target for target, _ in chunks if target]):
+        targets[name] = _render_module(rel, name, [code for target, code in chunks if (target or module) == name])
+    return targets
+
+
+def _render_module(rel: str, module: str, chunks: list[str]) -> str:
+    "The text of videomae_minimal/<module>.py from its cells' code, with the header, `__future__` imports and `__all__`."
     body = "\n\n\n".join(chunks) + "\n"
     filename = f"videomae_minimal/{module}.py"
     try:
         tree = ast.parse(body, filename=filename)
     except SyntaxError as e:
-        raise ExportError(f"{rel}: the exported code does not parse: {e}") from e
+        raise ExportError(f"{rel}: the exported code of {module} does not parse: {e}") from e
     all_line = "__all__ = [" + ", ".join(repr(n) for n in _public_names(tree)) + "]\n"
     # `from __future__` imports must open the module: lift them, wherever the cells put them, above `__all__`.
     lines = body.splitlines(keepends=True)
@@ -136,21 +147,18 @@ def render_notebook(path: Path) -> tuple[str, str] | None:
     try:
         compile(text, filename, "exec")  # the module as written, header included; compile checks what ast.parse does not
     except SyntaxError as e:
-        raise ExportError(f"{rel}: the exported module would not compile: {e}") from e
-    return module, text
+        raise ExportError(f"{rel}: the exported module {module} would not compile: {e}") from e
+    return text
 
 
 def expected_modules() -> dict[Path, str]:
     out: dict[Path, tuple[str, str]] = {}
     for nb in notebook_paths():
-        rendered = render_notebook(nb)
-        if rendered is None:
-            continue
-        module, text = rendered
-        target = PACKAGE / f"{module}.py"
-        if target in out:
-            raise ExportError(f"{nb.relative_to(ROOT)} and {out[target][0]} both export to {module}")
-        out[target] = (nb.relative_to(ROOT).as_posix(), text)
+        for module, text in render_notebook(nb).items():
+            target = PACKAGE / f"{module}.py"
+            if target in out:
+                raise ExportError(f"{nb.relative_to(ROOT)} and {out[target][0]} both export to {module}")
+            out[target] = (nb.relative_to(ROOT).as_posix(), text)
     return {target: text for target, (_, text) in out.items()}
 
 

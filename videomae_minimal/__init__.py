@@ -15,7 +15,8 @@ and from the appendices, what a real tool also needs:
 
     video               notebooks/appendix/A1_reading_real_videos.ipynb             read_video, video_info: exact, fast, named errors
     checkpoint_formats  notebooks/appendix/A2_checkpoint_formats_and_safety.ipynb    from_pretrained, save_pretrained: every layout, safely
-    runs                notebooks/appendix/A3_training_runs_that_survive.ipynb       train: resumable checkpoints, torchrun, logs, data on disk
+    loop                notebooks/appendix/A3_training_runs_that_survive.ipynb       run_training, the one loop: run folder, resume, torchrun, logs
+    runs                notebooks/appendix/A3_training_runs_that_survive.ipynb       train: the motion task and labels.csv folders through that loop
     api                 notebooks/appendix/A4_using_it_like_transformers.ipynb       class methods, dtype/device, checkpointing, classify_video, embed_video
     finetuning          notebooks/appendix/A5_finetune_on_your_clips.ipynb          train_on_clips: folders of real video, the paper's recipe, workers
 

@@ -16,8 +16,8 @@ from videomae_minimal.checkpoint_formats import from_pretrained
 from videomae_minimal.classifier import VideoMAEForVideoClassification
 from videomae_minimal.config import PreprocessorConfig, VideoMAEConfig
 from videomae_minimal.processing import IMAGENET_MEAN, IMAGENET_STD, preprocess_views
-from videomae_minimal.runs import (LABELS_FILE, RunParts, distributed_setup, mixup, run_training, soft_cross_entropy,
-                                   soft_targets, write_video)
+from videomae_minimal.loop import RunParts, distributed_setup, run_training
+from videomae_minimal.runs import LABELS_FILE, mixup, soft_cross_entropy, soft_targets, write_video
 from videomae_minimal.sampling import kinetics_test_views, sample_frame_indices, ssv2_test_views
 # The paper's recipe is notebook 10's (layer-wise lr decay) and A3's (soft targets, mixup); layer_id and
 # parameter_groups stay importable from here, where they were first defined.
