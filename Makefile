@@ -111,6 +111,7 @@ bundled-clips: $(STAMP)
 FINDINGS_WORK := out/findings-work
 findings: $(STAMP)
 	$(PY) benchmarks/findings.py --out benchmarks/findings --json $(DATA)/findings.json --work $(FINDINGS_WORK)
+	$(PY) benchmarks/findings_controls.py --findings $(DATA)/findings.json --work $(FINDINGS_WORK) --markdown benchmarks/findings.md
 	mkdir -p $(DATA)/checkpoints/miniature-pretrained
 	cp $(FINDINGS_WORK)/pre-tube-0.9-seed0/config.json $(FINDINGS_WORK)/pre-tube-0.9-seed0/model.safetensors \
 		$(FINDINGS_WORK)/pre-tube-0.9-seed0/preprocessor_config.json $(FINDINGS_WORK)/pre-tube-0.9-seed0/training.json \

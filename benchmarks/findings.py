@@ -320,6 +320,11 @@ def markdown(summary) -> str:
     actual = {(r["mask"], r["ratio"]): r["ratio_actual"] for r in records if r["mask"]}
     for (_, _, mask, ratio, _), (mean, std, n, lr) in sorted(masked.items(), key=lambda item: (item[0][2], item[0][3])):
         lines.append(f"| {mask} | {ratio} | {actual[mask, ratio]:.4f} | {lr:g} | {mean:.3f} ± {std:.3f} | {n} |")
+    if summary.get("controls"):
+        lines += ["", "## Control: the scratch arm with the head at its usual initialisation (x1, not x0.001)", "",
+                  "| labels per class | kind | chosen lr | test accuracy | n |", "|---|---|---|---|---|"]
+        for (_, kind, _, _, k), (mean, std, n, lr) in points(summary["controls"], lambda r: True).items():
+            lines.append(f"| {k} | {kind} | {lr:g} | {mean:.3f} ± {std:.3f} | {n} |")
     previous = summary["previous_designs"][0]
     lines += ["", f"## The previous design ({previous['date']})", "", f"{previous['design']}. Numbers: "
               f"{json.dumps(previous['numbers'])}. Why it failed: {previous['why_it_failed']}."]

@@ -41,6 +41,13 @@ def test_smoke_run_records_reproduce(tmp_path):
                               "--work", str(work)], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((tmp_path / "g.json").read_text())["reused_runs"] == len(records) + 2  # nothing trained again
+    controls = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "findings_controls.py"), "--findings",
+                               str(tmp_path / "g.json"), "--work", str(work), "--markdown", str(tmp_path / "g.md")],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert controls.returncode == 0, controls.stderr[-3000:]
+    extra = json.loads((tmp_path / "g.json").read_text())["controls"]
+    assert extra and all(FIELDS <= set(r) for r in extra) and {r["kind"] for r in extra} == {"scratch_head1"}
+    assert "--head-init-scale 1.0" in extra[0]["commands"][0] and "## Control" in (tmp_path / "g.md").read_text()
 
 
 def test_committed_findings_follow_the_protocol():
@@ -48,6 +55,7 @@ def test_committed_findings_follow_the_protocol():
     summary = json.loads((ROOT / "videomae_minimal" / "data" / "findings.json").read_text())
     records, gate = summary["records"], summary["gate"]
     assert not summary["smoke"] and all(FIELDS <= set(r) for r in records) and all(GATE_FIELDS <= set(g) for g in gate)
+    assert {r["kind"] for r in summary["controls"]} == {"scratch_head1"}
     assert summary["previous_designs"][0]["date"] == "2026-11-21"
     groups = {}
     for r in records:
