@@ -183,7 +183,7 @@ def test_a_second_run_into_the_same_folder_is_refused_naming_the_first(tmp_path)
 # --- kill -9 at the worst moment ------------------------------------------------------------------------------------
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    import videomae_minimal.runs as runs
+    import videomae_minimal.loop as runs  # the one training loop writes the checkpoints and the final model
     when = sys.argv[1]
     if when == "final-save":  # after the last checkpoint, as the final model is about to be written
         real = runs.save_pretrained
