@@ -170,6 +170,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def miniature_grid() -> tuple[int, int, int]:
+    "The miniature's tubelet grid (T', H', W'), as its config computes it."
+    from videomae_minimal.config import VideoMAEConfig
+    from videomae_minimal.training import MINIATURE
+
+    return VideoMAEConfig(**MINIATURE).grid
+
+
 def pretrain_command(p, work: Path, mask: str, ratio: float, seed: int) -> tuple[Path, list[str]]:
     out = work / f"pre-{mask}-{ratio}-seed{seed}"
     return out, [*CLI, "pretrain", "--synthetic", str(p["clips"]), "--seed", str(seed), *SETUP, *options(p["pretrain"]),
@@ -201,10 +209,7 @@ def gate_entry(p, work: Path, key, out: Path, command: list[str]) -> dict:
         measured = reconstruction_gate(model, data, ratio, mask, seed=gate_seed)
         cache.write_text(json.dumps({"command": command[3:], **measured}))
     measured = {k: v for k, v in json.loads(cache.read_text()).items() if k != "command"}
-    from videomae_minimal.training import MINIATURE
-
-    grid = (MINIATURE["num_frames"] // MINIATURE["tubelet_size"],) + (MINIATURE["image_size"] // MINIATURE["patch_size"],) * 2
-    return {"mask": mask, "ratio": ratio, "ratio_actual": actual_mask_ratio(grid, ratio, mask), "seed": seed,
+    return {"mask": mask, "ratio": ratio, "ratio_actual": actual_mask_ratio(miniature_grid(), ratio, mask), "seed": seed,
             "pretrain_clip_views": p["pretrain"]["steps"] * p["pretrain"]["batch_size"],
             **{k: round(v, 4) if isinstance(v, float) else v for k, v in measured.items()},
             "command": shown(command, work)}
@@ -229,7 +234,7 @@ def finetuning_jobs(p, seeds) -> list[dict]:
 
 def finetune(p, work: Path, job: dict, pretrainings: dict, pretrained: dict) -> dict:
     "Fine-tune, then evaluate on the validation and the test clips: one record."
-    from videomae_minimal.training import MINIATURE, actual_mask_ratio
+    from videomae_minimal.training import actual_mask_ratio
 
     kind, seed = job["kind"], job["seed"]
     source = None
@@ -253,8 +258,7 @@ def finetune(p, work: Path, job: dict, pretrainings: dict, pretrained: dict) -> 
     if source:
         commands.insert(0, shown(pretrainings[source][1], work))
         spent += pretrained[source].result()["seconds"]
-    grid = (MINIATURE["num_frames"] // MINIATURE["tubelet_size"],) + (MINIATURE["image_size"] // MINIATURE["patch_size"],) * 2
-    return {**job, "ratio_actual": actual_mask_ratio(grid, job["ratio"], job["mask"]) if job["mask"] else None,
+    return {**job, "ratio_actual": actual_mask_ratio(miniature_grid(), job["ratio"], job["mask"]) if job["mask"] else None,
             "layer_decay": recipe.get("layer_decay", 1.0), "val_accuracy": result["val"], "test_accuracy": result["test"],
             "selected": False, "pretrain_clip_views": p["pretrain"]["steps"] * p["pretrain"]["batch_size"] if source else 0,
             "pretrain_seed": source[2] if source else None, "steps": p["finetune"]["steps"], "seconds": round(spent, 1),

@@ -200,7 +200,8 @@ class TrainingArgs:
             raise TrainingError(f"mixup (--mixup) must be non-negative, got {self.mixup}")
         recipe = ("init", "num_labelled", "labels_per_class", "single_frame", "linear_probe", "layer_decay", "drop_path",
                   "label_smoothing", "mixup", "head_init_scale", "augment")
-        if self.task == "pretrain" and any(getattr(self, name) != field_defaults(self)[name] for name in recipe):
+        defaults = field_defaults(self)
+        if self.task == "pretrain" and any(getattr(self, name) != defaults[name] for name in recipe):
             raise TrainingError(f"{', '.join(recipe)} are fine-tuning options")
 
 
