@@ -106,13 +106,12 @@ tiny-checkpoint: $(STAMP)
 bundled-clips: $(STAMP)
 	$(PY) -m videomae_minimal make-synthetic $(DATA)/videos/synthetic_motion --num 8 --seed 7 --overwrite
 
-# Notebook 10's findings: 5 pre-trainings and 144 fine-tuning runs, two at a time, one thread each (103 minutes
-# measured on 2 cores), then the scratch-head control (18 runs). Interrupted, it
-# resumes from out/findings-work (finished runs are kept). The 90% tube pre-training becomes the bundled miniature.
+# Notebook 10's findings: 5 pre-trainings and 144 fine-tuning runs in 2 worker processes of one thread each
+# (MINUTES measured on 2 cores). Interrupted, it resumes from out/findings-work (finished runs are kept).
+# The 90% tube pre-training becomes the bundled miniature.
 FINDINGS_WORK := out/findings-work
 findings: $(STAMP)
 	$(PY) benchmarks/findings.py --out benchmarks/findings --json $(DATA)/findings.json --work $(FINDINGS_WORK)
-	$(PY) benchmarks/findings_controls.py --findings $(DATA)/findings.json --work $(FINDINGS_WORK) --markdown benchmarks/findings.md
 	mkdir -p $(DATA)/checkpoints/miniature-pretrained
 	cp $(FINDINGS_WORK)/pre-tube-0.9-seed0/config.json $(FINDINGS_WORK)/pre-tube-0.9-seed0/model.safetensors \
 		$(FINDINGS_WORK)/pre-tube-0.9-seed0/preprocessor_config.json $(FINDINGS_WORK)/pre-tube-0.9-seed0/training.json \
