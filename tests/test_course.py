@@ -19,15 +19,16 @@ from nbclient.exceptions import CellExecutionError
 
 from conftest import ROOT
 from videomae_minimal import course
+from videomae_minimal.course import grading, kernel, notebooks, submissions, trusted_checks
 from videomae_minimal.bundled import TINY_FINETUNED, VIDEOS
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-GRADED = [p for p in NOTEBOOKS if course.exercises(course._read_notebook(p), p.name)]
+GRADED = [p for p in NOTEBOOKS if course.exercises(notebooks.read_notebook(p), p.name)]
 CLI = [sys.executable, "-m", "videomae_minimal"]
 
 
 def instructor(name):
-    return course._read_notebook(ROOT / "notebooks" / name)
+    return notebooks.read_notebook(ROOT / "notebooks" / name)
 
 
 def write(nb: dict, path):
@@ -159,9 +160,8 @@ def test_two_checks_with_one_grade_id_are_refused():
 
 
 def test_exported_package_has_no_markers():
-    for module in (ROOT / "videomae_minimal").glob("*.py"):
-        if module.name != "course.py":
-            assert "### BEGIN" not in module.read_text(), module.name
+    for module in (ROOT / "videomae_minimal").glob("*.py"):  # the generated modules (the course package is apart)
+        assert "### BEGIN" not in module.read_text(), module.name
 
 
 # ------------------------------------------------------------------------------------------ the student copy
@@ -356,11 +356,11 @@ def test_a_kernel_that_ignores_the_interrupt_stops_only_its_notebook(tmp_path):
                      "source": source} for i, source in enumerate(cells)],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (tmp_path / "notebooks").mkdir()
-    replies, stopped = course._run_notebook(nb, tmp_path, timeout=3)
+    replies, stopped = kernel.run_notebook(nb, tmp_path, timeout=3)
     assert replies[0]["ename"] == "Timeout" and 1 not in replies
     assert stopped == ("not run: a cell ran past the 3 s limit and did not stop when interrupted, "
                        "so the notebook was stopped there")
-    assert course._kernel_processes() == []  # the deaf kernel was killed, not left behind
+    assert kernel.kernel_processes() == []  # the deaf kernel was killed, not left behind
 
 
 # ------------------------------------------------------------------------------------ matching and graded copies
@@ -388,8 +388,8 @@ def notebook_with_check_above_its_solution(name: str, check_id: str, solution_id
                                   "05_Tube_Masking", "lastname_12345_67890_05_tube_masking", "tube_masking_jsmith",
                                   "5_tube_masking"])
 def test_renamed_notebooks_are_matched_by_name(stem):
-    assert course._named_after(stem, "05_tube_masking.ipynb")
-    assert not course._named_after(stem, "04_sinusoidal_positions.ipynb")
+    assert submissions.named_after(stem, "05_tube_masking.ipynb")
+    assert not submissions.named_after(stem, "04_sinusoidal_positions.ipynb")
 
 
 def test_matching_by_nbgrader_metadata_nested_folders_and_ambiguity(tmp_path):
@@ -414,11 +414,11 @@ def test_matching_by_nbgrader_metadata_nested_folders_and_ambiguity(tmp_path):
 
 def test_a_check_pasted_above_the_solution_is_not_the_one_graded():
     nb = notebook_with_check_above_its_solution("05_tube_masking.ipynb", "check-tube-mask", "c005")
-    graded, warnings = course._graded_copy(nb, instructor("05_tube_masking.ipynb"), "05_tube_masking.ipynb")
-    roles = [(c["id"], course._role(c)) for c in graded["cells"] if course._role(c)]
+    graded, warnings = grading.graded_copy(nb, instructor("05_tube_masking.ipynb"), "05_tube_masking.ipynb")
+    roles = [(c["id"], notebooks.grader_role(c)) for c in graded["cells"] if notebooks.grader_role(c)]
     assert roles == [("pasted-copy", "duplicate"), ("check-tube-mask", "check")]
     solution = next(i for i, c in enumerate(graded["cells"]) if c["id"] == "c005")
-    assert course._role(graded["cells"][solution + 1]) == "check"  # the graded check runs after the solution
+    assert notebooks.grader_role(graded["cells"][solution + 1]) == "check"  # the graded check runs after the solution
     assert len(warnings) == 1 and "cell 6 is a copy of the self-check 'tube_mask'" in warnings[0], warnings
 
 
@@ -532,7 +532,7 @@ def graded_class(tmp_path_factory):
     print(f"\ngraded {made['students']} students in {seconds:.0f} s ({seconds * 2 / 6:.0f} s per student, 2 notebooks "
           f"each, 2 jobs)", file=sys.stderr)
     return {"out": out, "submissions": submissions, "made": made, "messages": messages,
-            "kernels_after": course._kernel_processes()}
+            "kernels_after": kernel.kernel_processes()}
 
 
 def class_report(graded_class, student):
@@ -658,8 +658,8 @@ def trusted_verdict(grade_id, tmp_path, **names):
     executed with `names` as the notebook's definitions, then compared in the grader."""
     import torch
 
-    check = course.TRUSTED_CHECKS[grade_id]
-    inputs, expected = course._prepared(check)
+    check = trusted_checks.TRUSTED_CHECKS[grade_id]
+    inputs, expected = trusted_checks.prepared(check)
     results, given = tmp_path / f"{grade_id}.pt", tmp_path / f"{grade_id}-inputs.pt"
     if inputs is not None:
         torch.save(inputs, given)
@@ -673,7 +673,7 @@ def test_every_trusted_check_passes_the_reference_and_names_a_mistake(tmp_path):
     import torch
     from videomae_minimal import masking, patches, pretraining, sampling
 
-    assert set(course.TRUSTED_CHECKS) == {e.name for p in GRADED for e in course.exercises(instructor(p.name), p.name)}
+    assert set(trusted_checks.TRUSTED_CHECKS) == {e.name for p in GRADED for e in course.exercises(instructor(p.name), p.name)}
     assert trusted_verdict("sample_frame_indices", tmp_path, sample_frame_indices=sampling.sample_frame_indices) is None
     stuck = lambda n, rate, length, rng=None: sampling.sample_frame_indices(n, rate, length, rng=np.random.RandomState(0))
     assert trusted_verdict("sample_frame_indices", tmp_path, sample_frame_indices=stuck).startswith(
@@ -707,7 +707,7 @@ def test_the_trusted_attention_and_classifier_comparisons_find_each_mistake():
     from videomae_minimal.config import VideoMAEConfig
     from videomae_minimal.encoder import Attention
 
-    inputs, expected = course._prepare_attention()
+    inputs, expected = trusted_checks._prepare_attention()
     tokens = inputs["tokens"]
 
     def results(implementation, **change):
@@ -723,38 +723,38 @@ def test_the_trusted_attention_and_classifier_comparisons_find_each_mistake():
         return {k: v for k, v in {**saved, **change}.items() if v is not None}
 
     for implementation in ("eager", "sdpa"):
-        assert course._compare_attention(implementation)(results(implementation), expected) is None
-    compare = course._compare_attention("sdpa")
+        assert trusted_checks._compare_attention(implementation)(results(implementation), expected) is None
+    compare = trusted_checks._compare_attention("sdpa")
     wrong = results("sdpa", output=expected["output"] * 1.01)
     assert compare(wrong, expected).startswith("sdpa: your attention differs from transformers' by up to"), compare(wrong, expected)
     assert "return None" in compare(results("sdpa", probabilities=expected["probabilities"]), expected)
     assert "output_attentions=True" in compare(results("sdpa", asked_probabilities=None), expected)
     assert compare(results("sdpa", no_bias_output=expected["output"]), expected).startswith("sdpa, qkv_bias=False")
     assert "expected shape (2, 7, 32)" in compare(results("sdpa", output=expected["output"][:, :3]), expected)
-    assert course._compare_attention("eager")(results("eager", probabilities=None), expected).startswith(
+    assert trusted_checks._compare_attention("eager")(results("eager", probabilities=None), expected).startswith(
         "eager: return the probabilities")
 
-    inputs, expected = course._prepare_classifier()
+    inputs, expected = trusted_checks._prepare_classifier()
     saved = {}
     for pooling in ("mean", "cls"):
-        ours = VideoMAEForVideoClassification(VideoMAEConfig(**course.CLASSIFIER_SIZES, use_mean_pooling=pooling == "mean")).eval()
+        ours = VideoMAEForVideoClassification(VideoMAEConfig(**trusted_checks.CLASSIFIER_SIZES, use_mean_pooling=pooling == "mean")).eval()
         load_weights(ours, inputs[f"state_{pooling}"])
         with torch.no_grad():
             out = ours(inputs["pixel_values"], labels=inputs["labels"])
         saved[f"logits_{pooling}"], saved[f"loss_{pooling}"] = out.logits, out.loss
-    assert course._compare_classifier(saved, expected) is None
+    assert trusted_checks._compare_classifier(saved, expected) is None
     swapped = {**saved, "logits_cls": saved["logits_mean"]}  # mean pooling where token 0 belongs
-    assert course._compare_classifier(swapped, expected).startswith("use_mean_pooling=False: your logits differ"), \
-        course._compare_classifier(swapped, expected)
-    assert "loss" in course._compare_classifier({k: v for k, v in saved.items() if k != "loss_mean"}, expected)
+    assert trusted_checks._compare_classifier(swapped, expected).startswith("use_mean_pooling=False: your logits differ"), \
+        trusted_checks._compare_classifier(swapped, expected)
+    assert "loss" in trusted_checks._compare_classifier({k: v for k, v in saved.items() if k != "loss_mean"}, expected)
 
-    inputs, expected = course._prepare_resized_shapes()
+    inputs, expected = trusted_checks._prepare_resized_shapes()
     assert expected["1080x1920@224"] == (224, 398)  # transformers' arithmetic: 1920 * 224 / 1080 = 398.2, truncated
     right = {key: torch.tensor([float(s) for s in shape]) for key, shape in expected.items()}
     right["explicit"] = torch.tensor([112.0, 160.0])
-    assert course._compare_resized_shapes(right, expected) is None
+    assert trusted_checks._compare_resized_shapes(right, expected) is None
     rounded = {**right, "1080x1920@224": torch.tensor([224.0, 399.0])}
-    assert course._compare_resized_shapes(rounded, expected) == (
+    assert trusted_checks._compare_resized_shapes(rounded, expected) == (
         "a 1080 x 1920 frame at size 224 should become (224, 398) (short side 224, the long side truncated), you give (224, 399)")
 
 
@@ -776,8 +776,8 @@ def test_the_trusted_sinusoid_comparison_runs_in_the_grader():
     import torch
     from videomae_minimal.positions import sinusoid_table
 
-    right = {f"{n}x{dim}": sinusoid_table(n, dim) for n, dim in course.SINUSOID_CASES}
-    assert course._compare_sinusoid_tables(right) is None
+    right = {f"{n}x{dim}": sinusoid_table(n, dim) for n, dim in trusted_checks.SINUSOID_CASES}
+    assert trusted_checks._compare_sinusoid_tables(right) is None
     close = {**right, "1568x64": right["1568x64"] + 1e-7 * torch.ones(1568, 64)}
-    assert course._compare_sinusoid_tables(close).startswith("(1568, 64): your table differs from transformers' by up to")
-    assert "float32" in course._compare_sinusoid_tables({**right, "50x16": right["50x16"].double()})
+    assert trusted_checks._compare_sinusoid_tables(close).startswith("(1568, 64): your table differs from transformers' by up to")
+    assert "float32" in trusted_checks._compare_sinusoid_tables({**right, "50x16": right["50x16"].double()})

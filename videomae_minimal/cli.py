@@ -139,9 +139,20 @@ def cmd_synthetic_clip(args) -> str:
 
 
 
-def cmd_student(args) -> str:
-    from .course import make_student
+def _course():
+    "The course package (the student edition, the grader); a student edition has none, and says so."
+    try:
+        from . import course
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.course":
+            raise
+        raise CommandError("this copy of videomae_minimal is a student edition of the course: it has no grader and no "
+                           "course tools (they stay with the instructor's checkout)") from e
+    return course
 
+
+def cmd_student(args) -> str:
+    make_student = _course().make_student
     _progress(f"writing the student version of the course to {args.out}")
     made = make_student(Path(args.out), args.source, reference=not args.no_reference)
     return (f"wrote {made['notebooks']} student notebooks ({made['exercises']} exercises, {made['points']:g} points) "
@@ -158,7 +169,7 @@ def cmd_course(args) -> str:
     names = sorted(p.name for p in source.glob("*.ipynb")), sorted(p.name for p in (source / "appendix").glob("*.ipynb"))
     if not names[0]:
         raise CommandError(f"{source}: no notebooks there (a broken installation? reinstall videomae-minimal)")
-    from .course import new_folder  # complete or not at all
+    new_folder = _course().new_folder  # complete or not at all
 
     with new_folder(out) as work:
         (work / "appendix").mkdir()
@@ -171,8 +182,7 @@ def cmd_course(args) -> str:
 
 
 def cmd_grade(args) -> str:
-    from .course import grade
-
+    grade = _course().grade
     report = grade(Path(args.submission), args.source, timeout=args.timeout, notebooks=args.notebook, progress=_progress,
                    jobs=args.jobs, sandbox=not args.no_sandbox)
     for warning in report["warnings"]:
@@ -189,8 +199,7 @@ def cmd_grade(args) -> str:
 
 
 def cmd_grade_class(args) -> str:
-    from .course import grade_class
-
+    grade_class = _course().grade_class
     made = grade_class(Path(args.submissions), Path(args.out), args.source, timeout=args.timeout, notebooks=args.notebook,
                        jobs=args.jobs, force=args.force, progress=_progress, sandbox=not args.no_sandbox)
     return (f"{made['students']} students ({made['graded_now']} graded now): wrote {made['gradebook']}, "

@@ -1,0 +1,547 @@
+"""The graded checks compared in the grader's own process: the kernel runs only a snippet that saves the student's
+results as tensors; the expected answers (from transformers, or computed here) never enter the kernel."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .notebooks import GradingError
+
+__all__ = ['TrustedCheck', 'TRUSTED_CHECKS', 'prepared', 'module_dirs', 'missing_hidden_module']
+
+# ---------------------------------------------------------------------------------------------- trusted checks
+@dataclass
+class TrustedCheck:
+    """A check compared in the grader's process. `prepare()` runs here before the kernel starts and returns the
+    inputs to give the student's code (tensors saved to __INPUTS__, or None) and the expected answers, which stay in
+    this process. The kernel runs only `dump`: the student's code on those inputs, its results saved as tensors to
+    __RESULTS__. `hide` are the modules kept out of the kernel, so that the student's code cannot return the
+    reference's own answer; `compare(saved, expected)` says what differs (None when all matches)."""
+    dump: str
+    hide: tuple[str, ...]
+    compare: object
+    prepare: object = None
+
+    def source(self, results: Path, inputs: Path) -> str:
+        return self.dump.replace("__RESULTS__", repr(str(results))).replace("__INPUTS__", repr(str(inputs)))
+
+    def verdict(self, path: Path, expected) -> str | None:
+        import torch
+
+        try:
+            saved = torch.load(path, weights_only=True)  # written by student code: tensors only, no pickle
+        except Exception as e:
+            return f"the grader could not read your results ({type(e).__name__}: {e})"
+        if not isinstance(saved, dict):
+            return "the grader could not read your results"
+        try:
+            return self.compare(saved, expected)
+        except Exception as e:  # a result of the wrong kind (a string where a tensor belongs): the student's answer
+            return f"your results could not be compared ({type(e).__name__}: {e})"
+
+
+def _differs(got, expected, what: str, tolerance: float) -> str | None:
+    "What is wrong with one result tensor against the expected one, or None."
+    import torch
+
+    if not isinstance(got, torch.Tensor):
+        return f"{what}: expected a tensor, got {type(got).__name__}"
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"{what}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    worst = (got.double() - expected.double()).abs().max().item() if got.numel() else 0.0
+    if not worst <= tolerance:  # NaN fails too
+        return f"{what} differs from transformers' by up to {worst:.3g} (tolerance {tolerance:g})"
+    return None
+
+
+# 01 · sample_frame_indices: the Hugging Face docs' sampler, run here with the same seeds.
+SAMPLER_CASES = [(0, 16, 4, 300), (1, 8, 2, 50), (2, 16, 1, 17)] + [(seed, 16, 4, 120) for seed in range(50)]
+
+SAMPLER_DUMP = """# Self-check: sample_frame_indices. The grader compares your indices with the docs' sampler in its own process.
+def _dump_sampled_indices():
+    import numpy as np
+    import torch
+    results = {}
+    first = sample_frame_indices(16, 4, 300, rng=0)
+    results["is_int64_array"] = torch.tensor(isinstance(first, np.ndarray) and first.dtype == np.int64)
+    results["first"] = torch.as_tensor(np.asarray(first, dtype=np.float64))
+    for seed, clip_len, rate, seg_len in %r:
+        got = sample_frame_indices(clip_len, rate, seg_len, rng=np.random.RandomState(seed))
+        results[f"{seed}:{clip_len}:{rate}:{seg_len}"] = torch.as_tensor(np.asarray(got, dtype=np.float64))
+    results["generator"] = torch.as_tensor(np.asarray(sample_frame_indices(16, 4, 300, rng=np.random.default_rng(5)),
+                                                      dtype=np.float64))
+    torch.save(results, __RESULTS__)
+
+
+_dump_sampled_indices()
+print("sample_frame_indices: the grader compares your indices")
+""" % (SAMPLER_CASES,)
+
+
+def _docs_sampler(clip_len, frame_sample_rate, seg_len, seed):
+    "The Hugging Face docs' sample_frame_indices, verbatim but for its generator: a seeded RandomState here."
+    import numpy as np
+
+    converted_len = int(clip_len * frame_sample_rate)
+    end_idx = np.random.RandomState(seed).randint(converted_len, seg_len)
+    start_idx = end_idx - converted_len
+    indices = np.linspace(start_idx, end_idx, num=clip_len)
+    return np.clip(indices, start_idx, end_idx - 1).astype(np.int64)
+
+
+def _prepare_sampled_indices():
+    import numpy as np
+
+    expected = {f"{seed}:{n}:{rate}:{length}": _docs_sampler(n, rate, length, seed) for seed, n, rate, length in SAMPLER_CASES}
+    end = int(np.random.default_rng(5).integers(64, 300))
+    expected["generator"] = np.clip(np.linspace(end - 64, end, num=16), end - 64, end - 1).astype(np.int64)
+    return None, expected
+
+
+def _compare_sampled_indices(saved: dict, expected: dict) -> str | None:
+    if not bool(saved.get("is_int64_array", False)):
+        return "return an int64 numpy array"
+    first = saved["first"].tolist()
+    if len(first) != 16:
+        return f"a 16-frame clip needs 16 indices, got {len(first)}"
+    if not (0 <= min(first) and max(first) <= 299):
+        return f"your indices leave the 300-frame video: {[int(i) for i in first]}"
+    for key, indices in expected.items():
+        got = saved.get(key)
+        got = [int(i) if float(i).is_integer() else i for i in got.tolist()] if got is not None else None
+        if got != indices.tolist():
+            if key == "generator":
+                return "with a numpy Generator, draw the end with `draw` (its integers()), exactly once"
+            seed, n, rate, length = key.split(":")
+            return (f"seed {seed}, {n} frames every {rate} of a {length}-frame video: you give {got}, the docs' "
+                    f"sampler gives {indices.tolist()}")
+    return None
+
+
+# 03 · to_tubelets and from_tubelets: what torch's Conv3d sees for each token, computed here.
+TUBELETS_DUMP = """# Self-check: to_tubelets and from_tubelets. The grader compares your tubelets with Conv3d's in its own process.
+def _dump_tubelets():
+    import torch
+    given = torch.load(__INPUTS__, weights_only=True)
+    results = {}
+    tubes = to_tubelets(given["video"], 2, 16)
+    results["tubes"] = tubes
+    results["back"] = from_tubelets(tubes, (2, 2, 3), 2, 16)
+    results["back_flat"] = from_tubelets(tubes.flatten(2), (2, 2, 3), 2, 16)
+    results["ordered"] = to_tubelets(given["ordered"], 2, 4)
+    torch.save(results, __RESULTS__)
+
+
+_dump_tubelets()
+print("to_tubelets and from_tubelets: the grader compares your tubelets")
+"""
+
+
+def _prepare_tubelets():
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    video = torch.randn(2, 4, 3, 32, 48, generator=generator)  # (B, T, C, H, W): a 2 x 2 x 3 grid of 2 x 16 x 16 tubes
+    conv = torch.nn.Conv3d(3, 8, kernel_size=(2, 16, 16), stride=(2, 16, 16))
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator))
+        per_token = conv(video.transpose(1, 2)).flatten(2).transpose(1, 2)  # (B, N, D): what Conv3d computes
+    ordered = torch.arange(1 * 4 * 2 * 8 * 4, dtype=torch.float32).reshape(1, 4, 2, 8, 4)
+    inputs = {"video": video, "ordered": ordered}
+    return inputs, {"video": video, "conv": conv, "per_token": per_token, "ordered": ordered}
+
+
+def _compare_tubelets(saved: dict, expected: dict) -> str | None:
+    import torch
+
+    tubes = saved.get("tubes")
+    if not isinstance(tubes, torch.Tensor) or tuple(tubes.shape) != (2, 12, 512, 3):
+        return f"expected (B, N, ts*p*p, C) = (2, 12, 512, 3), got {tuple(getattr(tubes, 'shape', ())) or type(tubes).__name__}"
+    conv = expected["conv"]
+    weight = conv.weight.detach().permute(0, 2, 3, 4, 1).reshape(8, -1)  # (D, ts*p*p*C) in (dt, dy, dx, c) order
+    got = tubes.flatten(2).double() @ weight.T.double() + conv.bias.detach().double()  # (B, N, D)
+    if not torch.allclose(got, expected["per_token"].double(), atol=1e-4):
+        return ("your tubelets are not the pixels Conv3d sees for each token: check the token order (t, h, w) and "
+                "the order inside a token (dt, dy, dx, then channel)")
+    for key, what in (("back", "from_tubelets(to_tubelets(video)) should give the video back, pixel for pixel"),
+                      ("back_flat", "from_tubelets should also take the flattened (B, N, ts*p*p*C) form the decoder predicts")):
+        back = saved.get(key)
+        if not isinstance(back, torch.Tensor) or not torch.equal(back, expected["video"]):
+            return what
+    ordered, video = saved.get("ordered"), expected["ordered"]
+    if not isinstance(ordered, torch.Tensor) or tuple(ordered.shape) != (1, 4, 32, 2):
+        return f"a (1, 4, 2, 8, 4) video in 2 x 4 x 4 tubelets: expected (1, 4, 32, 2), got {tuple(getattr(ordered, 'shape', ()))}"
+    if not torch.equal(ordered[0, 3, 0], video[0, 2, :, 4, 0]):
+        return "token 3 = (t 1, h 1, w 0) starts at frame 2, row 4"
+    if not torch.equal(ordered[0, 1, 31], video[0, 1, :, 7, 3]):
+        return "the last pixel of token 1 is (dt 1, dy 3, dx 3)"
+    return None
+
+
+# 05 · tube_mask: its invariants, checked here on the masks the student's function drew.
+MASK_DUMP = """# Self-check: tube_mask. The grader checks your masks in its own process.
+def _dump_masks():
+    import torch
+    results = {}
+    results["mask"] = tube_mask(3, (4, 5, 6), 0.75, generator=torch.Generator().manual_seed(1))
+    results["again"] = tube_mask(3, (4, 5, 6), 0.75, generator=torch.Generator().manual_seed(1))
+    results["none"] = tube_mask(2, (8, 14, 14), 0.0)
+    results["base"] = tube_mask(2, (8, 14, 14), 0.9, generator=torch.Generator().manual_seed(0))
+    torch.save(results, __RESULTS__)
+
+
+_dump_masks()
+print("tube_mask: the grader checks your masks")
+"""
+
+
+def _compare_masks(saved: dict, expected=None) -> str | None:
+    import torch
+
+    mask = saved.get("mask")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        return f"your tube mask should be a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}"
+    if tuple(mask.shape) != (3, 120):
+        return f"expected (B, T' * H' * W') = (3, 120), got {tuple(mask.shape)}"
+    steps = mask.reshape(3, 4, 30)  # (B, T', H'W'): token n = t * H'W' + position
+    for t in range(1, 4):
+        if (steps[:, t] != steps[:, 0]).any():
+            return f"your tube mask differs between time steps 0 and {t}: a tube hides the same positions at every time step"
+    if mask.sum(dim=1).tolist() != [4 * 22] * 3:
+        return (f"each sample should hide int(0.75 * 30) = 22 positions x 4 time steps = 88 tokens, got "
+                f"{mask.sum(dim=1).tolist()}")
+    if torch.equal(mask[0], mask[1]):
+        return "every sample should get its own random positions"
+    again, none, base = saved.get("again"), saved.get("none"), saved.get("base")
+    if not isinstance(again, torch.Tensor) or not torch.equal(mask, again):
+        return "the same generator seed must give the same mask"
+    if not isinstance(none, torch.Tensor) or tuple(none.shape) != (2, 1568) or none.any():
+        return "a ratio of 0 hides nothing"
+    if not isinstance(base, torch.Tensor) or tuple(base.shape) != (2, 1568) or base.sum(dim=1).tolist() != [8 * 176] * 2:
+        return "the base grid at 0.9 should hide int(0.9 * 196) = 176 positions x 8 steps per sample"
+    if (base.reshape(2, 8, 196) != base.reshape(2, 8, 196)[:, :1]).any():
+        return "the base grid at 0.9: a tube hides the same positions at every time step"
+    return None
+
+
+# 07 · reconstruction_targets: the same targets cut out of the pixels one tube at a time, here.
+TARGETS_SIZES = dict(image_size=32, patch_size=16, num_frames=4, tubelet_size=2)  # a (2, 2, 2) grid of tokens
+
+TARGETS_DUMP = """# Self-check: reconstruction_targets. The grader compares your targets with the pixels in its own process.
+def _dump_targets():
+    import torch
+    from videomae_minimal.config import VideoMAEConfig  # the package's, whatever the notebook rebinds
+
+    given = torch.load(__INPUTS__, weights_only=True)
+    results = {}
+    for norm_pix in (False, True):
+        results[f"norm_pix_{norm_pix}"] = reconstruction_targets(given["pixel_values"],
+                                                                 VideoMAEConfig(**%r, norm_pix_loss=norm_pix))
+    results["flat"] = reconstruction_targets(torch.zeros(1, 4, 3, 32, 32), VideoMAEConfig(**%r, norm_pix_loss=True))
+    torch.save(results, __RESULTS__)
+
+
+_dump_targets()
+print("reconstruction_targets: the grader compares your targets")
+""" % (TARGETS_SIZES, TARGETS_SIZES)
+
+
+def _prepare_targets():
+    import torch
+    from ..processing import IMAGENET_MEAN, IMAGENET_STD
+
+    pixel_values = torch.randn(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # normalised, (B, T, C, H, W)
+    frames = pixel_values * torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
+    expected = {}
+    for norm_pix in (False, True):
+        tubes = []
+        for n in range(8):
+            t, h, w = n // 4, n // 2 % 2, n % 2  # token n sits at (t, h, w) of the (2, 2, 2) grid
+            tube = frames[:, 2 * t:2 * t + 2, :, 16 * h:16 * h + 16, 16 * w:16 * w + 16]  # (B, dt, C, dy, dx)
+            tube = tube.permute(0, 1, 3, 4, 2).reshape(2, 512, 3)  # (B, dt*dy*dx, C): channel fastest
+            if norm_pix:
+                tube = (tube - tube.mean(dim=1, keepdim=True)) / (tube.var(dim=1, unbiased=True, keepdim=True).sqrt() + 1e-6)
+            tubes.append(tube.reshape(2, 1536))
+        expected[f"norm_pix_{norm_pix}"] = torch.stack(tubes, dim=1)  # (B, N, ts*p*p*C)
+    return {"pixel_values": pixel_values}, expected
+
+
+def _compare_targets(saved: dict, expected: dict) -> str | None:
+    import torch
+
+    for norm_pix in (False, True):
+        got, want = saved.get(f"norm_pix_{norm_pix}"), expected[f"norm_pix_{norm_pix}"]
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != (2, 8, 1536):
+            return f"expected (B, N, ts*p*p*C) = (2, 8, 1536), got {tuple(getattr(got, 'shape', ())) or type(got).__name__}"
+        worst = (got.double() - want.double()).abs().amax(dim=-1)  # (B, N)
+        if not bool((worst < 1e-4).all()):
+            b, n = divmod(int(worst.argmax()), 8)
+            return (f"norm_pix_loss={norm_pix}: sample {b}, token {n} differs from its pixels by up to "
+                    f"{worst.max().item():.3g}; check the (dt, dy, dx, c) order and the per-channel statistics")
+    flat = saved.get("flat")
+    if not isinstance(flat, torch.Tensor) or not bool(torch.isfinite(flat).all()) or not flat.abs().max() < 1:
+        return "a flat tubelet: the 1e-6 keeps it from dividing by zero"
+    return None
+
+
+# 02 · resized_shape: the instructor's check's sizes, hidden ones included, against transformers' resize arithmetic.
+RESIZE_CASES = [(256, 340, 224), (360, 640, 224), (640, 360, 224), (224, 224, 224),
+                (1080, 1920, 224), (480, 853, 160), (7, 3, 224), (301, 300, 112)]
+
+RESIZE_DUMP = """# Self-check: resized_shape. The grader compares your sizes with transformers' in its own process.
+def _dump_resized_shapes():
+    import torch
+    shapes = {}
+    for height, width, size in %r:
+        shapes[f"{height}x{width}@{size}"] = torch.tensor([float(s) for s in resized_shape(height, width, size)])
+    shapes["explicit"] = torch.tensor([float(s) for s in resized_shape(256, 340, (112, 160))])
+    torch.save(shapes, __RESULTS__)
+
+
+_dump_resized_shapes()
+print("resized_shape: the grader compares your sizes")
+""" % (RESIZE_CASES,)
+
+
+def _prepare_resized_shapes():
+    import numpy as np
+    from transformers.image_transforms import get_resize_output_image_size
+
+    return None, {f"{h}x{w}@{size}": tuple(get_resize_output_image_size(np.zeros((h, w, 3), np.uint8), size=size,
+                                                                         default_to_square=False))
+                  for h, w, size in RESIZE_CASES}
+
+
+def _compare_resized_shapes(saved: dict, expected: dict) -> str | None:
+    for key, shape in {**expected, "explicit": (112, 160)}.items():
+        got = saved.get(key)
+        got = tuple(int(s) if float(s).is_integer() else float(s) for s in got.tolist()) if got is not None else None
+        if got != tuple(shape):
+            if key == "explicit":
+                return f"an explicit (height, width) size (112, 160) is used as it is, you give {got}"
+            frame, size = key.split("@")
+            return (f"a {frame.replace('x', ' x ')} frame at size {size} should become {tuple(shape)} (short side "
+                    f"{size}, the long side truncated), you give {got}")
+    return None
+
+
+# 04 · sinusoid_table.
+SINUSOID_CASES = [(50, 16), (1568, 64), (1568, 768), (7, 5)]  # the instructor's check's cases, hidden ones included
+
+SINUSOID_DUMP = """# Self-check: sinusoid_table. The grader compares these tables with transformers' in its own process.
+def _dump_sinusoid_tables():
+    import torch
+    tables = {}
+    for n, dim in %r:
+        table = sinusoid_table(n, dim)
+        if not isinstance(table, torch.Tensor):
+            raise TypeError(f"return a torch.Tensor, got {type(table).__name__}")
+        tables[f"{n}x{dim}"] = table.detach().cpu().clone()
+    torch.save(tables, __RESULTS__)
+
+
+_dump_sinusoid_tables()
+print("sinusoid_table: the grader compares your tables")
+""" % (SINUSOID_CASES,)
+
+
+def _compare_sinusoid_tables(saved: dict, expected=None) -> str | None:
+    import torch
+    from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table
+
+    for n, dim in SINUSOID_CASES:
+        table, expected = saved.get(f"{n}x{dim}"), get_sinusoid_encoding_table(n, dim)[0]
+        if not isinstance(table, torch.Tensor) or table.dtype != torch.float32:
+            return f"({n}, {dim}): return a float32 tensor, got {getattr(table, 'dtype', type(table).__name__)}"
+        if tuple(table.shape) != tuple(expected.shape):
+            return f"({n}, {dim}): expected shape {tuple(expected.shape)}, got {tuple(table.shape)}"
+        if not torch.equal(table, expected):
+            worst = (table - expected).abs().max().item()
+            return (f"({n}, {dim}): your table differs from transformers' by up to {worst:.3g} (it must be bit-identical: "
+                    "angles in float64 as pos / 10000 ** (2 * (i // 2) / dim), cast to float32 once at the end)")
+    return None
+
+
+# 06 · Attention, one check per implementation. The grader makes transformers' attention with random weights, gives
+# the kernel those weights (in our fused-qkv names) and the tokens, and compares what the student's module returns.
+ATTENTION_DUMP = """# Self-check: Attention, %s. The grader compares your results with transformers' attention in its own process.
+def _dump_attention():
+    import torch
+    given = torch.load(__INPUTS__, weights_only=True)
+    results = {}
+    with torch.no_grad():
+        ours = Attention(32, 4, qkv_bias=True, attn_implementation=%r)
+        ours.load_state_dict(given["state"])
+        got = ours(given["tokens"])
+        if not (isinstance(got, tuple) and len(got) == 2):
+            raise TypeError(f"%s: return a pair (output, probabilities), got {type(got).__name__}")
+        results["output"] = got[0]
+        if got[1] is not None:
+            results["probabilities"] = got[1]
+        results["asked_output"], results["asked_probabilities"] = ours(given["tokens"], output_attentions=True)
+        plain = Attention(32, 4, qkv_bias=False, attn_implementation=%r)
+        plain.load_state_dict({k: v for k, v in given["state"].items() if not k.endswith("_bias")})
+        results["no_bias_output"] = plain(given["tokens"])[0]
+    torch.save({k: v for k, v in results.items() if v is not None}, __RESULTS__)
+
+
+_dump_attention()
+print("Attention, %s: the grader compares your results")
+"""
+
+
+def _prepare_attention():
+    import torch
+    import torch.nn.functional as F
+    from transformers import VideoMAEConfig as HFConfig
+    from transformers.models.videomae.modeling_videomae import VideoMAEAttention
+
+    hf_config = HFConfig(hidden_size=32, num_attention_heads=4)
+    hf_config._attn_implementation = "eager"
+    generator = torch.Generator().manual_seed(0)
+    theirs = VideoMAEAttention(hf_config).eval()
+    a = theirs.attention
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.3)  # non-zero biases: a misplaced bias shows
+        tokens = torch.randn(2, 7, 32, generator=generator)  # (B, N, D)
+        expected = theirs(tokens)
+        expected = expected[0] if isinstance(expected, tuple) else expected
+        _, probabilities = a(tokens)  # (B, nh, N, N): transformers' eager attention weights
+        weight = torch.cat([a.query.weight, a.key.weight, a.value.weight])  # (3D, D): our fused qkv
+        split = F.linear(tokens, weight).view(2, 7, 3, 4, 8).permute(2, 0, 3, 1, 4)  # q, k, v without bias
+        no_bias = theirs.output.dense(F.scaled_dot_product_attention(*split).transpose(1, 2).reshape(2, 7, 32))
+    state = {"qkv.weight": weight, "q_bias": a.query.bias, "v_bias": a.value.bias,
+             "proj.weight": theirs.output.dense.weight, "proj.bias": theirs.output.dense.bias}
+    inputs = {"state": {k: v.detach().clone() for k, v in state.items()}, "tokens": tokens}
+    return inputs, {"output": expected, "probabilities": probabilities, "no_bias_output": no_bias}
+
+
+def _compare_attention(implementation: str):
+    def compare(saved: dict, expected: dict) -> str | None:
+        with_probabilities = "probabilities" in saved
+        if implementation == "eager" and not with_probabilities:
+            return "eager: return the probabilities (B, nh, N, N) = (2, 4, 7, 7), got None"
+        if implementation == "sdpa" and with_probabilities:
+            return "sdpa: SDPA never forms the probabilities: return None for them unless output_attentions=True"
+        checks = [("output", "output", f"{implementation}: your attention")]
+        if with_probabilities:
+            checks.append(("probabilities", "probabilities", f"{implementation}: your attention probabilities"))
+        if "asked_probabilities" not in saved:
+            return f"{implementation}: with output_attentions=True return the probabilities (B, nh, N, N), got None"
+        checks += [("asked_output", "output", f"{implementation}, output_attentions=True: your attention"),
+                   ("asked_probabilities", "probabilities", f"{implementation}, output_attentions=True: your probabilities"),
+                   ("no_bias_output", "no_bias_output", f"{implementation}, qkv_bias=False (no bias at all): your attention")]
+        for key, reference, what in checks:
+            wrong = _differs(saved.get(key), expected[reference], what, 1e-5)
+            if wrong:
+                hint = "; check the bias (none on k), the head split and the 1/sqrt(head_dim) scale"
+                return wrong + (hint if "shape" not in wrong and "tensor" not in wrong else "")
+        return None
+    return compare
+
+
+# 08 · the classifier's pooling: transformers' classifier with random weights; the kernel gets them in our names.
+CLASSIFIER_SIZES = dict(image_size=32, patch_size=16, num_frames=4, hidden_size=32, num_hidden_layers=1,
+                        num_attention_heads=4, intermediate_size=64, num_labels=5)
+
+CLASSIFIER_DUMP = """# Self-check: the classifier's pooling. The grader compares your logits with transformers' in its own process.
+def _dump_classifier():
+    import torch
+    from videomae_minimal.checkpoints import load_weights
+    from videomae_minimal.config import VideoMAEConfig
+
+    given = torch.load(__INPUTS__, weights_only=True)
+    results = {}
+    for pooling in ("mean", "cls"):
+        ours = VideoMAEForVideoClassification(VideoMAEConfig(**%r, use_mean_pooling=pooling == "mean")).eval()
+        load_weights(ours, given[f"state_{pooling}"])
+        with torch.no_grad():
+            out = ours(given["pixel_values"], labels=given["labels"])
+        results[f"logits_{pooling}"] = out.logits
+        if out.loss is not None:
+            results[f"loss_{pooling}"] = out.loss
+    torch.save(results, __RESULTS__)
+
+
+_dump_classifier()
+print("classifier pooling: the grader compares your logits")
+""" % (CLASSIFIER_SIZES,)
+
+
+def _prepare_classifier():
+    import torch
+    import transformers
+    from ..checkpoints import from_transformers_state_dict
+
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(2, 4, 3, 32, 32, generator=generator)  # (B, T, C, H, W)
+    labels = torch.tensor([1, 4])
+    inputs, expected = {"pixel_values": pixel_values, "labels": labels}, {}
+    for pooling in ("mean", "cls"):
+        theirs = transformers.VideoMAEForVideoClassification(
+            transformers.VideoMAEConfig(**CLASSIFIER_SIZES, use_mean_pooling=pooling == "mean")).eval()
+        with torch.no_grad():
+            for p in theirs.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.3)  # not the near-zero initial weights
+            out = theirs(pixel_values, labels=labels)
+        inputs[f"state_{pooling}"] = {k: v.clone() for k, v in from_transformers_state_dict(theirs.state_dict()).items()}
+        expected[f"logits_{pooling}"], expected[f"loss_{pooling}"] = out.logits, out.loss
+    return inputs, expected
+
+
+def _compare_classifier(saved: dict, expected: dict) -> str | None:
+    for pooling, what in (("mean", "the mean over the tokens, then fc_norm"), ("cls", "token 0 (no fc_norm)")):
+        wrong = _differs(saved.get(f"logits_{pooling}"), expected[f"logits_{pooling}"],
+                         f"use_mean_pooling={pooling == 'mean'}: your logits", 1e-4)
+        if wrong:
+            return wrong + ("" if "shape" in wrong or "tensor" in wrong else f"; the pooled vector should be {what}")
+        if f"loss_{pooling}" not in saved:
+            return "with labels, return the loss (the cross-entropy of the logits), got None"
+        wrong = _differs(saved[f"loss_{pooling}"], expected[f"loss_{pooling}"], "with labels, your loss", 1e-4)
+        if wrong:
+            return wrong + "; it should be the cross-entropy of the logits"
+    return None
+
+
+TRUSTED_CHECKS = {  # every graded check: a solution that patches torch or numpy in its kernel changes nothing here
+    "sample_frame_indices": TrustedCheck(SAMPLER_DUMP, (), _compare_sampled_indices, _prepare_sampled_indices),
+    "to_tubelets": TrustedCheck(TUBELETS_DUMP, (), _compare_tubelets, _prepare_tubelets),
+    "tube_mask": TrustedCheck(MASK_DUMP, (), _compare_masks),
+    "reconstruction_targets": TrustedCheck(TARGETS_DUMP, (), _compare_targets, _prepare_targets),
+    "resized_shape": TrustedCheck(RESIZE_DUMP, ("transformers",), _compare_resized_shapes, _prepare_resized_shapes),
+    "sinusoid_table": TrustedCheck(SINUSOID_DUMP, ("transformers",), _compare_sinusoid_tables),
+    "attention_eager": TrustedCheck(ATTENTION_DUMP % ("eager", "eager", "eager", "eager", "eager"), ("transformers",),
+                                    _compare_attention("eager"), _prepare_attention),
+    "attention_sdpa": TrustedCheck(ATTENTION_DUMP % ("SDPA", "sdpa", "sdpa", "sdpa", "SDPA"), ("transformers",),
+                                   _compare_attention("sdpa"), _prepare_attention),
+    "classifier_pooling": TrustedCheck(CLASSIFIER_DUMP, ("transformers",), _compare_classifier, _prepare_classifier),
+}
+
+
+def prepared(check: TrustedCheck):
+    "A trusted check's inputs and expected answers, made in the grader's process (needs transformers here)."
+    if check.prepare is None:
+        return None, None
+    try:
+        return check.prepare()
+    except ImportError as e:
+        raise GradingError(f"the grader compares this check with transformers in its own process: {e}") from e
+
+
+def module_dirs(names) -> list[Path]:
+    "Where these modules are installed (the folders to hide from a kernel)."
+    import importlib.util
+
+    found = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        found += [Path(p).resolve() for p in (spec.submodule_search_locations or []) if spec] if spec else []
+    return found
+
+
+def missing_hidden_module(reply: dict, hidden: set[str]) -> bool:
+    "Whether an error is only the sandbox hiding a reference module (the course's own comparison cells)."
+    return reply.get("ename") == "ModuleNotFoundError" and any(
+        f"'{m}." in str(reply.get("evalue", "")) or f"'{m}'" in str(reply.get("evalue", "")) for m in hidden)
