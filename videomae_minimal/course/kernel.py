@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import py_compile
 import shutil
@@ -156,13 +157,15 @@ def environment_paths(hidden: list[Path]) -> list[Path]:
     """The Python environment a kernel runs from: this interpreter's prefix and base prefix, resolved (a virtual
     environment's python is a link into its base, and either may live anywhere, /tmp included), and the folders the
     kernel's own sys.path holds outside them (a .pth file's site-packages elsewhere). Not the grader's working folder,
-    script folder or PYTHONPATH, and nothing inside a hidden path (an editable install's checkout) but the environment
-    itself."""
+    script folder or PYTHONPATH, and inside a hidden path (a checkout) only an environment's site-packages, never
+    the checkout's source (an editable install's path)."""
     found = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
     for entry in _kernel_sys_path(_kernel_python()):
         path = Path(entry).resolve() if entry and os.path.isabs(entry) else None
-        if path is not None and path.exists() and not any(path.is_relative_to(h) for h in hidden):
-            found.add(path)  # '' and the editable finder's hook are no folders
+        if path is None or not path.exists():
+            continue  # '' and the editable finder's hook are no folders
+        if path.name in ("site-packages", "dist-packages") or not any(path.is_relative_to(h) for h in hidden):
+            found.add(path)
     found = {p for p in found if len(p.parts) > 1}  # never "/" itself
     return sorted(p for p in found if not any(p != q and p.is_relative_to(q) for q in found))
 
@@ -466,9 +469,9 @@ def _run_cells(client, node, replies: dict[int, dict], timeout: float, budget: f
         left = deadline - time.monotonic() if deadline else timeout
         if left <= 0:
             return f"not run: the notebook ran past its {budget:g} s limit"
-        client.timeout = min(timeout, left)
+        client.timeout = math.ceil(min(timeout, left))  # nbclient takes whole seconds
         client.execute_cell(cell, index)
-        if replies.get(index, {}).get("ename") == "Timeout" and client.timeout < timeout:
+        if replies.get(index, {}).get("ename") == "Timeout" and left < timeout:
             del replies[index]  # cut short by the notebook's limit, not its own: it did not run in full
             return f"not run: the notebook ran past its {budget:g} s limit"
         if replies.get(index, {}).get("ename") == "Timeout":
