@@ -761,10 +761,14 @@ def test_the_trusted_attention_and_classifier_comparisons_find_each_mistake():
 def test_without_bubblewrap_the_class_is_graded_and_the_gradebook_says_so(tmp_path, monkeypatch):
     import csv
 
-    monkeypatch.setattr(course, "sandbox_available", lambda: None)  # as on macOS
+    from videomae_minimal.course import grading
+
+    monkeypatch.setattr(grading, "sandbox_available", lambda: None)  # as on macOS
     (tmp_path / "subs" / "solo").mkdir(parents=True)
-    for name in ("05_tube_masking.ipynb", "05_tube_masking (1).ipynb"):  # ambiguous: graded without any kernel
-        write(instructor("05_tube_masking.ipynb"), tmp_path / "subs" / "solo" / name)
+    for n, name in enumerate(("05_tube_masking.ipynb", "05_tube_masking (1).ipynb")):  # two different copies: ambiguous,
+        nb = instructor("05_tube_masking.ipynb")                                         # so graded without any kernel
+        nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": f"draft {n}"})
+        write(nb, tmp_path / "subs" / "solo" / name)
     course.grade_class(tmp_path / "subs", tmp_path / "out", notebooks=GRADED_IN_CLASS)
     [row] = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
     assert (row["student"], row["total"], row["max"], row["status"], row["sandbox"]) == ("solo", "0", "4", "graded", "no")
