@@ -23,7 +23,7 @@ help:
 	@echo "make nbgrader-check  nbgrader 0.9 generates and autogrades the instructor notebooks (throwaway venv; not in make test)"
 	@echo "make tiny-checkpoint  retrain videomae_minimal/data/checkpoints/tiny-{pretrained,finetuned} with the recorded commands"
 	@echo "make bundled-clips    rewrite videomae_minimal/data/videos/synthetic_motion (8 clips, seed 7)"
-	@echo "make findings    notebook 10's measured findings, over seeds (about 110 minutes; resumable) -> benchmarks/findings.md, videomae_minimal/data/findings.json"
+	@echo "make findings    notebook 10's measured findings, over seeds (about 75 minutes; resumable) -> benchmarks/findings.md, videomae_minimal/data/findings.json"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -106,8 +106,8 @@ tiny-checkpoint: $(STAMP)
 bundled-clips: $(STAMP)
 	$(PY) -m videomae_minimal make-synthetic $(DATA)/videos/synthetic_motion --num 8 --seed 7 --overwrite
 
-# Notebook 10's findings: 5 pre-trainings and 144 fine-tuning runs in 2 worker processes of one thread each
-# (MINUTES measured on 2 cores). Interrupted, it resumes from out/findings-work (finished runs are kept).
+# Notebook 10's findings: 5 pre-trainings and 132 fine-tuning runs in 2 worker processes of one thread each
+# (75 minutes measured on 2 cores). Interrupted, it resumes from out/findings-work (finished runs are kept).
 # The 90% tube pre-training becomes the bundled miniature.
 FINDINGS_WORK := out/findings-work
 findings: $(STAMP)
