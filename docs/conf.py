@@ -28,6 +28,7 @@ suppress_warnings = ["myst.header"]  # notebooks start at "#", then "##": a leve
 _MATHJAX = Path(distribution("sphinx-mathjax-offline").locate_file("sphinx-mathjax-offline")) / "static"
 html_static_path = [str(_MATHJAX), "_static"]
 html_js_files = ["file-protocol.js"]
+html_css_files = ["course.css"]  # code and formulas fit the page's column: no sideways scrolling
 mathjax_path = "mathjax/tex-svg.js"
 
 html_theme = "sphinx_book_theme"

@@ -3,7 +3,8 @@
 The site is built once for this module from the notebooks as committed (their stored outputs; nothing re-runs), into
 a temporary folder, then served with the standard library's http.server. Every page is opened and must have: no
 console error, no failed request, no raw `$$` left and MathJax's elements where the page has math, every image
-loaded, every internal link (and its #anchor) pointing at something that exists. A page opened from disk (file://)
+loaded, every internal link (and its #anchor) pointing at something that exists; on a notebook's page, no code block
+that scrolls sideways, no exporter directive (`#| export`) shown, and the install cell folded away. A page opened from disk (file://)
 must render its math and search too. Screenshots of 00, 05 and 07 (the top, and the first figure) go to out/screenshots/ (not in git).
 Under CI=true a missing browser (or Playwright) is a failure; elsewhere the module skips, saying why.
 """
@@ -101,6 +102,13 @@ MEASURE = """async () => {
     prev: !!document.querySelector('.prev-next-area a.left-prev'),
     next: !!document.querySelector('.prev-next-area a.right-next'),
     toc: [...document.querySelectorAll('.bd-sidenav a.reference')].map(a => a.textContent.trim()),
+    wideCode: [...document.querySelectorAll('article pre')].filter(e => e.checkVisibility()
+                                                                 && e.scrollWidth > e.clientWidth + 1).length,
+    directives: [...document.querySelectorAll('div.cell_input')]
+                  .filter(e => /#\\| *(export|default_exp)/.test(e.textContent)).length,
+    setupShown: [...document.querySelectorAll('div.cell_input')].filter(e => e.checkVisibility()  // not in a closed <details>
+                                                                      && /"pip",\\s*"install"|^\\s*[%!]pip install/m.test(e.textContent)).length,
+    setupFolded: document.querySelectorAll('div.tag_hide-cell details').length,
   };
 }"""
 
@@ -182,12 +190,16 @@ def test_every_page_renders_in_chromium(browser, site, server):
         stem = Path(notebook).name.replace(".html", ".ipynb")
         assert any(h.endswith(stem) for h in found["download"]), f"{notebook}: no download link to {stem}"
         assert found["prev"] and found["next"], f"{notebook}: no previous/next links"
+        assert not found["wideCode"], f"{notebook}: {found['wideCode']} code blocks scroll sideways"
+        assert not found["directives"], f"{notebook}: {found['directives']} cells show the exporter's #| directives"
+        assert found["setupFolded"] >= 1 and not found["setupShown"], f"{notebook}: the install cell is not folded away"
         if "/" not in notebook:  # a core notebook teaches with a figure (tools/course_stats.py); appendices may not
             assert any(image["width"] > 0 for image in found["images"]), f"{notebook}: no figure"
     toc = [entry[:2] for entry in results["index.html"]["toc"]]  # "00 · VideoMAE in one page" -> "00"
     assert toc[:len(notebooks)] == [Path(n).name[:2] for n in notebooks], toc  # the core path, then the appendices
     shipped = json.loads((site / "_sources" / "notebooks" / "05_tube_masking.ipynb").read_text())
-    assert shipped["nbformat"] == 4  # the download is the notebook itself, not a text rendering of it
+    assert shipped["nbformat"] == 4  # the download is the notebook itself, not a text rendering of it,
+    assert shipped == json.loads((ROOT / "notebooks" / "05_tube_masking.ipynb").read_text())  # directives and all
     assert all((SCREENSHOTS / f"{n}{part}.png").stat().st_size > 10_000 for n in SHOT.values() for part in ("", "-figure"))
 
 

@@ -11,6 +11,8 @@ them; warnings (a broken link, a missing figure) fail the build.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import shutil
 import sys
 import time
@@ -18,7 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-from export import notebook_paths  # noqa: E402  the course in reading order, as the exporter reads it
+from export import DIRECTIVE_RE, notebook_paths  # noqa: E402  the course in reading order, as the exporter reads it
+
+SETUP_CELL = re.compile(r'"pip",\s*"install"|^\s*[%!]pip install', re.M)  # the cell that runs pip (for Colab): folded
 
 PAGES = {  # linked from the README: part of the site, after the course; the title is given to a page that has none
     "videomae_minimal/data/README.md": "Data",
@@ -32,6 +36,26 @@ def toctree(caption: str, docs: list[str]) -> str:
     return "\n```{toctree}\n:hidden:\n:caption: " + caption + "\n\n" + "\n".join(docs) + "\n```\n"
 
 
+def for_the_page(notebook: dict) -> dict:
+    """A notebook as its page shows it: without the exporter's `#| export` / `#| default_exp` lines (they steer
+    tools/export.py, a reader need not see them; the notebook itself keeps them) and with the set-up cell that installs
+    the package folded away (myst-nb's `hide-cell` tag: one click shows it)."""
+    cells, setup_folded = [], False
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            lines = "".join(cell["source"]).split("\n")
+            kept = [line for line in lines if not DIRECTIVE_RE.match(line)]
+            if not "".join(kept).strip() and not cell.get("outputs"):
+                continue  # a cell that only named the module
+            cell = {**cell, "source": "\n".join(kept)}
+            if not setup_folded and SETUP_CELL.search(cell["source"]):
+                tags = cell.get("metadata", {}).get("tags", [])
+                cell["metadata"] = {**cell.get("metadata", {}), "tags": [*tags, "hide-cell"]}
+                setup_folded = True
+        cells.append(cell)
+    return {**notebook, "cells": cells}
+
+
 def stage(src: Path) -> None:
     if src.exists():
         shutil.rmtree(src)
@@ -39,7 +63,10 @@ def stage(src: Path) -> None:
     for path in notebooks + [ROOT / p for p in PAGES]:
         target = src / path.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        if path.suffix == ".ipynb":
+            target.write_text(json.dumps(for_the_page(json.loads(path.read_text(encoding="utf-8")))), encoding="utf-8")
+        else:
+            shutil.copyfile(path, target)
     for page, title in PAGES.items():
         text = (src / page).read_text(encoding="utf-8")
         if not text.startswith("# "):
@@ -64,6 +91,8 @@ def main(argv=None) -> int:
     stage(src)
     done = build_main(["-b", "html", "-q", "-W", "--keep-going", "-c", str(ROOT / "docs"),
                        "-d", str(args.work / "site-doctrees"), str(src), str(html)])
+    for path in notebook_paths(ROOT / "notebooks"):  # the download button gives the notebook itself, directives and all
+        shutil.copyfile(path, html / "_sources" / path.relative_to(ROOT))
     if done == 0:  # the site appears complete, or not at all
         if args.out.exists():
             shutil.rmtree(args.out)
