@@ -8,16 +8,13 @@ import pytest
 import torch
 
 import videomae_minimal as vm
-from conftest import ROOT
+from conftest import ROOT, TINY  # TINY: the tiny sizes shared by the parity tests
 from videomae_minimal import VideoMAEForPreTraining, VideoMAEForVideoClassification, VideoMAEModel
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 
-TINY = dict(image_size=32, patch_size=8, num_frames=4, hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
-            intermediate_size=96, decoder_hidden_size=24, decoder_num_hidden_layers=2, decoder_num_attention_heads=3,
-            decoder_intermediate_size=40, num_labels=5)
 OURS = {"model": VideoMAEModel, "pretraining": VideoMAEForPreTraining, "classification": VideoMAEForVideoClassification}
 THEIRS = {"model": "VideoMAEModel", "pretraining": "VideoMAEForPreTraining", "classification": "VideoMAEForVideoClassification"}
 

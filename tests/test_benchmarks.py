@@ -33,10 +33,6 @@ def test_gpu_benchmark_tiny_on_cpu(tmp_path):
             assert all(re.fullmatch(number, c) and float(c) > 0 for c in cells[:4]), cells
     header = next(line for line in text.splitlines() if line.startswith("| batch | dtype"))
     assert "ours eager" in header and "transformers eager" in header and "ours SDPA" in header and "transformers SDPA" in header
-    # the model page's table, for reference
-    assert "page eager" in text
-    for batch, eager, sdpa in ((1, 37, 10), (2, 24, 18), (4, 43, 32), (8, 84, 60)):
-        assert re.search(rf"^\| {batch} \| {eager} \| {sdpa} \|", text, re.M), text
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: --device cuda would run")

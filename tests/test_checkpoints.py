@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import videomae_minimal as vm
-from conftest import ROOT
+from conftest import ROOT, TINY  # TINY: the tiny sizes shared by the parity tests
 from videomae_minimal import VideoMAEConfig, from_pretrained
 from videomae_minimal.checkpoint_formats import config_for_weights, read_weights
 from videomae_minimal.checkpoints import CheckpointError
@@ -23,9 +23,6 @@ from safetensors.torch import save_file  # noqa: E402
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 
-TINY = dict(image_size=32, patch_size=8, num_frames=4, hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
-            intermediate_size=96, decoder_hidden_size=24, decoder_num_hidden_layers=2, decoder_num_attention_heads=3,
-            decoder_intermediate_size=40, num_labels=5)
 KINDS = {"classification": "VideoMAEForVideoClassification", "pretraining": "VideoMAEForPreTraining"}
 
 
@@ -155,8 +152,12 @@ def test_safetensors_preferred_when_both_exist(references, tmp_path):
     folder.mkdir()
     for f in ref["layouts"]["v5 safetensors dir"].iterdir():
         (folder / f.name).write_bytes(f.read_bytes())
-    (folder / "pytorch_model.bin").write_bytes(b"not a pickle at all")  # would fail if it were read
-    from_pretrained(folder)
+    other = published_v4_names({k: v + 1.0 for k, v in ref["model"].state_dict().items()})  # valid, different weights
+    torch.save(other, folder / "pytorch_model.bin")
+    with torch.no_grad():
+        out = from_pretrained(folder)(ref["pixel_values"])
+    scale = ref["out"].logits.abs().max().item()  # transformers' logits of the safetensors' weights
+    assert (out.logits - ref["out"].logits).abs().max().item() <= 1e-5 * scale
 
 
 def test_preprocessor_config_is_read(references, tmp_path):

@@ -10,13 +10,11 @@ from videomae_minimal import (VideoMAEConfig, from_pretrained, random_mask, sinu
 
 transformers = pytest.importorskip("transformers")
 from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table  # noqa: E402
+from conftest import TINY  # the tiny sizes shared by the parity tests
 
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 
-TINY = dict(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=48, num_hidden_layers=2,
-            num_attention_heads=4, intermediate_size=96, decoder_hidden_size=24, decoder_num_hidden_layers=2,
-            decoder_num_attention_heads=3, decoder_intermediate_size=40, num_labels=5)
 VARIANTS = {
     "default": {},
     "no-mean-pooling": dict(use_mean_pooling=False),

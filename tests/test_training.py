@@ -160,18 +160,55 @@ def test_finetuning_lowers_the_loss_and_learns(tmp_path, one_thread):
     assert type(model).__name__ == "VideoMAEForVideoClassification" and model.config.id2label[7] == "shrink"
 
 
+def adamw_by_hand(model, data, args) -> None:
+    """The expected training, written from the formulas rather than with torch.optim: the warm-up + cosine rate of
+    notebook 10 (eta_k = eta (k+1)/w for k < w, then eta (1 + cos(pi (k-w)/(K-w))) / 2), and AdamW (Loshchilov &
+    Hutter) with the original recipe's betas (0.9, 0.95 pre-training; 0.9, 0.999 fine-tuning), eps 1e-8, and decoupled
+    weight decay on matrices only."""
+    import math
+
+    from videomae_minimal.training import batch_loss, batch_positions
+
+    params = list(model.parameters())
+    beta1, beta2 = (0.9, 0.95) if args.task == "pretrain" else (0.9, 0.999)
+    first, second = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+    model.train()
+    for k in range(args.steps):
+        w, total = args.warmup_steps, args.steps
+        lr = args.lr * ((k + 1) / w if k < w else 0.5 * (1 + math.cos(math.pi * (k - w) / (total - w))))
+        loss = batch_loss(model, data, batch_positions(k, args.batch_size), args.seed, args.mask_ratio, args.mask,
+                          args.single_frame)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        with torch.no_grad():
+            for p, g, m, v in zip(params, grads, first, second):
+                g = torch.zeros_like(p) if g is None else g
+                if p.ndim >= 2:
+                    p.mul_(1 - lr * args.weight_decay)
+                m.mul_(beta1).add_((1 - beta1) * g)
+                v.mul_(beta2).add_((1 - beta2) * g * g)
+                m_hat, v_hat = m / (1 - beta1 ** (k + 1)), v / (1 - beta2 ** (k + 1))
+                p.sub_(lr * m_hat / (v_hat.sqrt() + 1e-8))
+
+
 @pytest.mark.parametrize("task, extra", [("pretrain", {}), ("pretrain", {"mask": "random", "mask_ratio": 0.75}),
                                          ("finetune", {}), ("finetune", {"init": str(PRETRAINED)}),
                                          ("finetune", {"single_frame": True})])
 def test_fit_ends_with_the_weights_train_ends_with(tmp_path, one_thread, task, extra):
-    "Notebook 10's in-memory `fit` and appendix A3's `train` run one loop: same arguments, same weights, same losses."
+    """Notebook 10's in-memory `fit` and appendix A3's `train` run one loop: same arguments, same weights, same losses;
+    and both end where AdamW and the schedule, written out by hand from their formulas, end."""
     args = TrainingArgs(task, "synthetic:32", steps=5, batch_size=4, lr=2e-3, warmup_steps=2, eval_data="", **extra)
     run = train(args, tmp_path, log_every=1, progress=False)
     model = build_model(args, dict(enumerate(MOTIONS)))
+    expected = build_model(args, dict(enumerate(MOTIONS)))
     losses = fit(model, SyntheticMotion(32, seed=args.seed), args.steps, args.batch_size, args.lr, args.warmup_steps,
                  args.weight_decay, args.seed, args.mask_ratio, args.mask, args.single_frame)
     ours, theirs = model.state_dict(), run["model"].state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    adamw_by_hand(expected, SyntheticMotion(32, seed=args.seed), args)
+    start = build_model(args, dict(enumerate(MOTIONS))).state_dict()
+    for name, value in expected.state_dict().items():  # each weight moved as the formulas say (float32 rounding aside)
+        moved = (value - start[name]).abs().max().item()
+        assert torch.allclose(ours[name], value, rtol=1e-4, atol=1e-6), (name, moved, (ours[name] - value).abs().max())
     logged = [json.loads(line)["loss"] for line in (tmp_path / "log.jsonl").read_text().splitlines()[1:]]
     assert losses == logged and not model.training
 
