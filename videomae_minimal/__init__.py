@@ -63,3 +63,26 @@ from .runs import TrainingArgs, VideoFolder, train, write_motion_dataset
 from .finetuning import ClipSet, ClipTrainingArgs, evaluate_clips, read_clips, split_clips, train_on_clips
 
 __version__ = "0.1.0"
+
+# The public surface: what a user of the package calls. The notebooks' teaching pieces (batch_loss, fit, masked_loss,
+# render_motion_clip, SyntheticMotion, ...) stay importable from here for the course and for code written against
+# earlier versions, but they are the training modules' own names: import them from there.
+__all__ = [
+    # the model and its configuration
+    "VideoMAEConfig", "VideoMAEModel", "VideoMAEForPreTraining", "VideoMAEForVideoClassification",
+    "ModelOutput", "VideoMAEModelOutput", "VideoMAEPreTrainingOutput", "VideoClassificationOutput",
+    # checkpoints
+    "from_pretrained", "save_pretrained", "CheckpointError",
+    # reading and preparing video
+    "read_video", "video_info", "VideoInfo", "VideoReadError", "sample_frame_indices", "kinetics_test_views",
+    "ssv2_test_views", "preprocess", "preprocess_views", "frames_from_pixel_values", "IMAGENET_MEAN", "IMAGENET_STD",
+    # the pieces of the model the course builds, and pictures of what it does
+    "to_tubelets", "from_tubelets", "TubeletEmbedding", "sinusoid_table", "tube_mask", "random_mask",
+    "reconstruction_targets", "reconstruct_pixels", "masked_pixels",
+    # using a model
+    "classify_video", "embed_video", "video_probabilities", "video_views",
+    # training runs
+    "train", "TrainingArgs", "train_on_clips", "ClipTrainingArgs", "evaluate", "evaluate_clips", "TrainingError",
+    "classifier_from_pretrained",
+    "__version__",
+]
