@@ -2,13 +2,27 @@
 
 An output is a dict of its fields that are not None, in declaration order, with attribute access as well:
 `out.logits`, `out["logits"]`, `out[0]` (the first field that is set, as transformers' ModelOutput indexes) and
-`out.to_tuple()`. Fields left unset read as None. Each output class is a pytree node, so `torch.export` and
-`torch.compile` see through it, and being a dict it is one of the outputs `torch.jit.trace(strict=False)` accepts.
+`out.to_tuple()`. Fields left unset read as None. Like transformers', `type(out)(mapping)` (a dict or a list of
+(name, value) pairs) builds an output from its fields: accelerate's and Trainer's mixed-precision wrappers rely on
+it. Each output class is a pytree node, so `torch.export` and `torch.compile` see through it, and being a dict it is
+one of the outputs `torch.jit.trace(strict=False)` accepts.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.utils._pytree as pytree
+
+
+def _as_mapping(value) -> dict | None:
+    "A dict, or a list/tuple of (name, value) pairs, read as the fields to set; anything else (a tensor): None."
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) for item in value):
+        return dict(value)
+    return None
 
 
 class ModelOutput(dict):
@@ -24,6 +38,8 @@ class ModelOutput(dict):
             serialized_type_name=f"{cls.__module__}.{cls.__qualname__}")
 
     def __init__(self, *args, **kwargs):
+        if len(args) == 1 and not kwargs and _as_mapping(args[0]) is not None:  # type(out)(mapping), as transformers
+            args, kwargs = (), _as_mapping(args[0])  # allows: mixed-precision wrappers rebuild an output that way
         if len(args) > len(self.fields):
             raise TypeError(f"{type(self).__name__} takes at most {len(self.fields)} fields, got {len(args)}")
         values = {**dict(zip(self.fields, args)), **kwargs}
