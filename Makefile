@@ -21,9 +21,9 @@ help:
 	@echo "make bench-finetune  fine-tuning on video files: clips/s at 0, 1, 2 workers, tiny and base"
 	@echo "make student     the student version of the course (solutions removed) -> student/"
 	@echo "make nbgrader-check  nbgrader 0.9 generates and autogrades the instructor notebooks (throwaway venv; not in make test)"
-	@echo "make tiny-checkpoint  retrain videomae_minimal/data/checkpoints/tiny-{pretrained,finetuned} with the recorded commands"
-	@echo "make bundled-clips    rewrite videomae_minimal/data/videos/synthetic_motion (8 clips, seed 7)"
-	@echo "make findings    notebook 10's measured findings, over seeds (about 75 minutes; resumable) -> benchmarks/findings.md, videomae_minimal/data/findings.json"
+	@echo "make tiny-checkpoint  retrain data/checkpoints/tiny-{pretrained,finetuned} with the recorded commands"
+	@echo "make bundled-clips    rewrite data/videos/synthetic_motion (8 clips, seed 7)"
+	@echo "make findings    notebook 10's measured findings, over seeds (about 75 minutes; resumable) -> benchmarks/findings.md, data/findings.json"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -88,7 +88,7 @@ nbgrader-check: $(STAMP)  # installs nbgrader in a throwaway venv (a few minutes
 	PY=$(abspath $(PY)) tools/nbgrader_check.sh
 
 # The bundled tiny checkpoints: one thread, so the float arithmetic (and the result) does not depend on the core count.
-DATA := videomae_minimal/data
+DATA := data
 TINY_RUNS := out/tiny-runs
 tiny-checkpoint: $(STAMP)
 	rm -rf $(TINY_RUNS)

@@ -28,7 +28,7 @@ import torch
 from videomae_minimal import IMAGENET_MEAN, IMAGENET_STD, preprocess, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "videomae_minimal" / "data" / "videos" / "mmaction2_test_cleaning_pool.mp4"
+SOURCE = ROOT / "data" / "videos" / "mmaction2_test_cleaning_pool.mp4"
 
 
 def read_video_pyav(container, indices):

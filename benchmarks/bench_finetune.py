@@ -32,7 +32,7 @@ from videomae_minimal.finetuning import (ClipStream, StepBatches, clip_loader, m
 from videomae_minimal.training import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = ROOT / "videomae_minimal" / "data" / "videos"
+VIDEOS = ROOT / "data" / "videos"
 SOURCES = {"arm_wrestling": "mmaction2_demo_arm_wrestling.mp4", "cleaning_pool": "mmaction2_test_cleaning_pool.mp4"}
 WORKERS = (0, 1, 2)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The paper's findings in miniature, over seeds: what masked pre-training buys notebook 10's miniature model.
 
-    python benchmarks/findings.py --out benchmarks/findings --json videomae_minimal/data/findings.json  # make findings
+    python benchmarks/findings.py --out benchmarks/findings --json data/findings.json  # make findings
     python benchmarks/findings.py --smoke --out /tmp/f         # the same machinery at toy budgets, in a few minutes
 
 The miniature (notebook 10, section 8): the 8 motion classes over a flat background with pixel noise, 8 frames of
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="path stem: writes STEM.json and STEM.md")
     parser.add_argument("--json", type=Path, help="write the JSON here instead of STEM.json (`make findings`: into the "
-                                                  "package data, videomae_minimal/data/findings.json, which notebook 10 draws)")
+                                                  "package data, data/findings.json, which notebook 10 draws)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per point (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side, one thread each (default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="toy budgets and fewer points: checks the machinery only")

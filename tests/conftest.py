@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = ROOT / "videomae_minimal" / "data" / "videos"
+VIDEOS = ROOT / "data" / "videos"
 REAL_CLIPS = [VIDEOS / "mmaction2_test_cleaning_pool.mp4", VIDEOS / "mmaction2_demo_arm_wrestling.mp4"]
 # The tiny VideoMAE sizes the parity tests build with transformers (test_api, test_model, test_checkpoints): two
 # blocks, 4 frames of 32x32, heads of 12 and 8 dimensions, a decoder narrower than the encoder, 5 labels.

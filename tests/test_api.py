@@ -235,8 +235,8 @@ def test_export_static_and_dynamic_jit_trace_and_onnx(saved, tmp_path):
 
 
 def test_classify_and_embed_a_video_in_one_call(saved):
-    clip = ROOT / "videomae_minimal" / "data" / "videos" / "synthetic_motion" / "004_rotate_clockwise.mp4"
-    finetuned = ROOT / "videomae_minimal" / "data" / "checkpoints" / "tiny-finetuned"
+    clip = ROOT / "data" / "videos" / "synthetic_motion" / "004_rotate_clockwise.mp4"
+    finetuned = ROOT / "data" / "checkpoints" / "tiny-finetuned"
     top = vm.classify_video(clip, finetuned, top_k=3, rate=1)
     assert [label for label, _ in top][0] == "rotate_clockwise" and len(top) == 3
     assert all(a[1] >= b[1] for a, b in zip(top, top[1:])) and 0 < sum(p for _, p in top) <= 1 + 1e-6
@@ -254,14 +254,14 @@ def test_classify_and_embed_a_video_in_one_call(saved):
     with pytest.raises(ValueError, match="views must be 'single' or 'kinetics'"):
         vm.classify_video(clip, model, views="ssv2")
     with pytest.raises(ValueError, match="needs a VideoMAEForVideoClassification"):
-        vm.classify_video(clip, ROOT / "videomae_minimal" / "data" / "checkpoints" / "tiny-pretrained")
+        vm.classify_video(clip, ROOT / "data" / "checkpoints" / "tiny-pretrained")
 
 
 def test_the_command_line_prints_what_classify_video_returns(capsys):
     from videomae_minimal.cli import main
 
-    clip = ROOT / "videomae_minimal" / "data" / "videos" / "synthetic_motion" / "006_grow.mp4"
-    finetuned = ROOT / "videomae_minimal" / "data" / "checkpoints" / "tiny-finetuned"
+    clip = ROOT / "data" / "videos" / "synthetic_motion" / "006_grow.mp4"
+    finetuned = ROOT / "data" / "checkpoints" / "tiny-finetuned"
     assert main(["classify", str(clip), "--checkpoint", str(finetuned), "--rate", "1", "--top-k", "3", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)["predictions"]
     expected = vm.classify_video(clip, finetuned, top_k=3, rate=1)
@@ -282,7 +282,7 @@ def test_outputs_keep_attributes_and_keys_in_step():
 
 
 def test_loading_options_and_config_overrides(saved):
-    finetuned = ROOT / "videomae_minimal" / "data" / "checkpoints" / "tiny-finetuned"
+    finetuned = ROOT / "data" / "checkpoints" / "tiny-finetuned"
     same = vm.from_pretrained(finetuned, num_labels=8)  # the checkpoint's own count: its names stay
     assert same.config.id2label[0] == "move_right"
     model = vm.from_pretrained(finetuned, problem_type="multi_label_classification", hidden_dropout_prob=0.1)
@@ -294,7 +294,7 @@ def test_loading_options_and_config_overrides(saved):
     with pytest.raises(vm.CheckpointError, match="pass ignore_mismatched_sizes=True"):
         vm.from_pretrained(finetuned, num_labels=3)
     model.train()
-    clip = ROOT / "videomae_minimal" / "data" / "videos" / "synthetic_motion" / "000_move_right.mp4"
+    clip = ROOT / "data" / "videos" / "synthetic_motion" / "000_move_right.mp4"
     vm.classify_video(clip, model, rate=1)
     vm.embed_video(clip, model, rate=1)
     assert model.training  # a model handed in comes back in the mode it had

@@ -28,8 +28,8 @@ from videomae_minimal.loop import checkpoints_in, load_training_state
 from videomae_minimal.video import VideoReadError, read_video, video_info, write_synthetic_clip
 
 ROOT = Path(__file__).resolve().parents[1]
-FINETUNED = ROOT / "videomae_minimal" / "data" / "checkpoints" / "tiny-finetuned"
-CLIP = ROOT / "videomae_minimal" / "data" / "videos" / "synthetic_motion"
+FINETUNED = ROOT / "data" / "checkpoints" / "tiny-finetuned"
+CLIP = ROOT / "data" / "videos" / "synthetic_motion"
 TINY_RUN = ["--synthetic", "32", "--batch-size", "8", "--warmup-steps", "1", "--eval-synthetic", "0", "--threads", "1",
             "--quiet"]
 

@@ -358,7 +358,7 @@ def test_notebook_09_runs_the_published_models_when_the_cache_has_them(tmp_path)
     import nbformat
     from nbclient import NotebookClient
 
-    labels = (ROOT / "videomae_minimal" / "data" / "labels" / "kinetics400.txt").read_text().splitlines()
+    labels = (ROOT / "data" / "labels" / "kinetics400.txt").read_text().splitlines()
     sizes = {k: v for k, v in TINY.items() if k != "num_labels"}
     published = {
         "MCG-NJU/videomae-base-finetuned-kinetics": transformers.VideoMAEForVideoClassification(transformers.VideoMAEConfig(

@@ -105,7 +105,7 @@ def test_help_explains_each_command(capsys):
 
 
 # --- checkpoint commands -------------------------------------------------------------------------------------------
-LABELS = Path(__file__).resolve().parents[1] / "videomae_minimal" / "data" / "labels" / "kinetics400.txt"
+LABELS = Path(__file__).resolve().parents[1] / "data" / "labels" / "kinetics400.txt"
 VIDEO = REAL_CLIPS[0]
 
 

@@ -49,7 +49,7 @@ def test_smoke_run_records_reproduce(tmp_path):
 
 def test_committed_findings_follow_the_protocol():
     "The committed results: the format notebook 10 reads, and the protocol re-checked from the records themselves."
-    summary = json.loads((ROOT / "videomae_minimal" / "data" / "findings.json").read_text())
+    summary = json.loads((ROOT / "data" / "findings.json").read_text())
     records, gate = summary["records"], summary["gate"]
     assert not summary["smoke"] and all(FIELDS <= set(r) for r in records) and all(GATE_FIELDS <= set(g) for g in gate)
     assert [d["date"] for d in summary["previous_designs"]] == ["2026-11-21", "2026-12-02"]

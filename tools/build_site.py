@@ -25,7 +25,7 @@ from export import DIRECTIVE_RE, notebook_paths  # noqa: E402  the course in rea
 SETUP_CELL = re.compile(r'"pip",\s*"install"|^\s*[%!]pip install', re.M)  # the cell that runs pip (for Colab): folded
 
 PAGES = {  # linked from the README: part of the site, after the course; the title is given to a page that has none
-    "videomae_minimal/data/README.md": "Data",
+    "data/README.md": "Data",
     "benchmarks/RESULTS.md": "Benchmarks",
     "benchmarks/data_results.md": "Reading and processing: measured against the Hugging Face docs recipe",
     "benchmarks/findings.md": "Findings",

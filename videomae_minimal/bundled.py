@@ -1,10 +1,11 @@
 """The files that ship inside the package, found through importlib.resources. Hand-written (no notebook).
 
-The tiny checkpoints, the sample clips, the label lists and notebook 10's measured findings live in
-`videomae_minimal/data/` (sources and licences in its README.md), so a clone, an editable install and an installed
-wheel find them the same way: the notebooks, the command line and the tests all read them from here. The course's
-notebooks ship in a wheel too (`videomae_minimal/notebooks/`, copied there by setup.py when the wheel is built);
-in a clone they are the checkout's `notebooks/`, the only source.
+The tiny checkpoints, the sample clips, the label lists and notebook 10's measured findings live in the
+repository's top-level `data/` (sources and licences in its README.md), its one copy. A wheel (and the sdist) carries
+it as package data, `videomae_minimal/data/` (pyproject.toml maps the package `videomae_minimal.data` to `data/`).
+So a clone and an editable install read the checkout's `data/`, an installed wheel its own copy; the notebooks, the
+command line and the tests all find it through the names here. The course's notebooks go the same way: the
+checkout's `notebooks/`, the only source, or in a wheel `videomae_minimal/notebooks/` (copied there by setup.py).
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import atexit
 import contextlib
 from importlib.resources import as_file, files
 from pathlib import Path
+
+__all__ = ["DATA", "VIDEOS", "CHECKPOINTS", "LABELS", "MOTION_CLIPS", "TINY_PRETRAINED", "TINY_FINETUNED",
+           "MINIATURE_PRETRAINED", "FINDINGS", "course_notebooks"]
 
 _EXTRACTED = contextlib.ExitStack()  # only for a package imported from a zip: its resources, unpacked for this process
 atexit.register(_EXTRACTED.close)
@@ -23,7 +27,21 @@ def _path(name: str) -> Path:
     return resource if isinstance(resource, Path) else _EXTRACTED.enter_context(as_file(resource))
 
 
-DATA = _path("data")
+def _checkout() -> Path | None:
+    "The repository this package is imported from (a clone or an editable install), or None in an installed wheel."
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else None  # a wheel's parent folder is site-packages
+
+
+def _data_folder() -> Path:
+    "The checkout's top-level data/ (the one copy in the repository), else the copy a wheel carries in the package."
+    checkout = _checkout()
+    if checkout is not None and (checkout / "data").is_dir():
+        return checkout / "data"
+    return _path("data")
+
+
+DATA = _data_folder()
 VIDEOS = DATA / "videos"
 CHECKPOINTS = DATA / "checkpoints"
 LABELS = DATA / "labels"
@@ -37,8 +55,8 @@ FINDINGS = DATA / "findings.json"  # notebook 10's measured findings (benchmarks
 def course_notebooks() -> Path:
     """The folder holding the course's notebooks (NN_*.ipynb, appendix/A*.ipynb): the checkout's `notebooks/` in a
     clone or an editable install, the copy inside the package in an installed wheel."""
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").is_file() and (checkout / "notebooks").is_dir():
+    checkout = _checkout()
+    if checkout is not None and (checkout / "notebooks").is_dir():
         return checkout / "notebooks"
     shipped = _path("notebooks")
     if not shipped.is_dir():

@@ -387,7 +387,7 @@ def _run_training(args, task: str) -> str:
         init = None if args.init == "none" else args.init
         if init is not None and not (Path(init) / "config.json").is_file():
             raise CommandError(f"--init {init}: not a checkpoint folder (no config.json); give a pre-training run's "
-                               "folder (the package's tiny one: videomae_minimal/data/checkpoints/tiny-pretrained), or none")
+                               "folder (the package's tiny one: data/checkpoints/tiny-pretrained in a clone), or none")
         recipe = {k: getattr(args, k) for k in SYNTHETIC_RECIPE if getattr(args, k) is not None}
         extra = dict(init=init, num_labelled=args.num_labelled, labels_per_class=args.labels_per_class,
                      single_frame=args.single_frame, linear_probe=args.linear_probe, augment=args.augment, **recipe)
@@ -528,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Classify the 8 bundled synthetic motion clips with the bundled tiny fine-tuned "
                                       "checkpoint (top 3 each), and save what the bundled tiny pre-trained checkpoint "
                                       "reconstructs of one clip under a 90%% tube mask. The picture of the Kinetics "
-                                      "clip's processed frames is `frames` on the package's videomae_minimal/data/videos/mmaction2_test_cleaning_pool.mp4 "
+                                      "clip's processed frames is `frames` on the package's data/videos/mmaction2_test_cleaning_pool.mp4 in a clone "
                                       "(`videomae-minimal course --out DIR` prints where the package's data is).")
     demo.add_argument("--out", default="videomae_demo.png", help="picture to write (default: %(default)s)")
     demo.add_argument("--seed", type=_integer(0), default=0, help="seed of the mask (default: %(default)s)")
@@ -716,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
                                + ". Without a given split (train/ and val/, train.csv and val.csv, or a split column) "
                                  "--val-fraction of each class is held out, seeded")
     finetune.add_argument("--init", required=True, metavar="CHECKPOINT|none",
-                          help="the checkpoint to start from: a folder (e.g. videomae_minimal/data/checkpoints/tiny-pretrained), weights "
+                          help="the checkpoint to start from: a folder (e.g. data/checkpoints/tiny-pretrained in a clone), weights "
                                "file or Hub id (e.g. MCG-NJU/videomae-base) that from_pretrained reads; its encoder is "
                                "kept, fc_norm and the head are new for the data's labels. none: a new tiny model")
     few = finetune.add_mutually_exclusive_group()

@@ -489,8 +489,8 @@ def _run_cells(client, node, replies: dict[int, dict], timeout: float, budget: f
 
 
 def scratch_tree(tree: Path, root: Path, instructor_path: Path, instructor: dict) -> None:
-    """A course tree to grade one notebook in: pyproject.toml and README.md, a copy of the package (its data
-    included: the notebooks read their clips and checkpoints through it) in which this notebook's own module is the
+    """A course tree to grade one notebook in: pyproject.toml and README.md, a copy of the package and of data/
+    (the notebooks read their clips and checkpoints through the package) in which this notebook's own module is the
     student skeleton. Its other steps are the instructor's, as bytecode only (imported sourceless: the kernel gets
     no instructor source), so an unsolved step elsewhere costs nothing here, and calling the package's version of
     the exercise gets NotImplementedError, not the answer. No instructor notebook, and no grader, is left in it."""
@@ -501,6 +501,7 @@ def scratch_tree(tree: Path, root: Path, instructor_path: Path, instructor: dict
     shutil.copytree(root / "videomae_minimal", tree / "videomae_minimal",
                     ignore=shutil.ignore_patterns("__pycache__", ".*", "course"))
     shutil.copytree(root / "tools", tree / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "data", tree / "data", ignore=shutil.ignore_patterns(".*"))  # read through bundled.py
     (tree / "notebooks").mkdir()
     write_json_atomic(tree / "notebooks" / instructor_path.name, student_notebook(instructor, instructor_path.name))
     done = subprocess.run([sys.executable, str(tree / "tools" / "export.py")], capture_output=True, text=True)

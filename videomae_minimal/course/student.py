@@ -100,9 +100,8 @@ def make_student(out: Path, root: Path | None = None, reference: bool = True) ->
                 shutil.copy2(root / name, work / name)
         (work / "README.md").write_text(STUDENT_README, encoding="utf-8")
         (work / "videomae_minimal").mkdir()
-        # the package data (clips, checkpoints, labels): the notebooks read it through the package, as in a clone
-        shutil.copytree(root / "videomae_minimal" / "data", work / "videomae_minimal" / "data",
-                        ignore=shutil.ignore_patterns(".*"))
+        # the data (clips, checkpoints, labels): the notebooks read it through the package (bundled.py), as in a clone
+        shutil.copytree(root / "data", work / "data", ignore=shutil.ignore_patterns(".*"))
         for module in sorted((root / "videomae_minimal").glob("*.py")):
             with module.open(encoding="utf-8") as f:
                 generated = f.readline().startswith(GENERATED_HEADER)
