@@ -12,7 +12,7 @@ help:
 	@echo "make test        the whole suite: pytest, nbval on every notebook, exporter drift check"
 	@echo "make lab         open the notebooks in JupyterLab"
 	@echo "make export      regenerate videomae_minimal/ from the notebooks"
-	@echo "make execute-notebooks  re-run every notebook top to bottom, storing its outputs"
+	@echo "make execute-notebooks  re-run every notebook top to bottom, storing its outputs (volatile metadata stripped)"
 	@echo "make stats       per notebook: exported lines, figures, try-it questions, reading time (and the course's rules)"
 	@echo "make bench       the benchmark suite vs transformers and the HF docs recipe -> benchmarks/RESULTS.md"
 	@echo "make bench-data  reading + processing vs the Hugging Face docs recipe"
@@ -52,9 +52,12 @@ export: $(STAMP)
 check-export: $(STAMP)
 	$(PY) tools/export.py --check
 
+# Each notebook is cleaned right after it runs (tools/clean_notebooks.py: execution timestamps, the Python patch
+# version), so re-running an unchanged notebook leaves git clean.
 execute-notebooks: $(STAMP)
 	for nb in notebooks/*.ipynb notebooks/appendix/*.ipynb; do \
-		$(PY) -m jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+		$(PY) -m jupyter nbconvert --to notebook --execute --inplace "$$nb" && $(PY) tools/clean_notebooks.py "$$nb" \
+		|| exit 1; done
 	$(PY) tools/export.py
 
 stats:

@@ -173,7 +173,8 @@ def generated_modules() -> dict[Path, str]:
     return found
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    "Write `text` to a temporary file beside `path`, then rename it over `path`: a reader sees the old or the new file."
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
@@ -213,7 +214,7 @@ def export() -> list[Path]:
     written = []
     for path, text in expected.items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
-            _write_atomic(path, text)
+            write_atomic(path, text)
             written.append(path)
     for path, nb in generated_modules().items():
         if path not in expected:
