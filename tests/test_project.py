@@ -166,3 +166,20 @@ def test_clean_notebooks_names_a_file_that_is_not_a_notebook(tmp_path):
     done = subprocess.run([*CLEAN, tmp_path / "missing"], capture_output=True, text=True)
     assert done.returncode == 2 and "missing: no such file or folder" in done.stderr, done.stderr
 
+
+def test_re_executing_an_unchanged_notebook_leaves_the_same_bytes(tmp_path):
+    path = tmp_path / "small.ipynb"
+    path.write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {}, "outputs": [],
+                   "source": ["print(sum(range(10)))"]}],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+    texts = []
+    for _ in range(2):  # what `make execute-notebooks` does to one notebook, twice
+        execute = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace", path]
+        subprocess.run(execute, check=True, capture_output=True, timeout=120)
+        assert '"iopub.execute_input"' in path.read_text()  # nbconvert wrote its timestamps
+        subprocess.run([*CLEAN, path], check=True, capture_output=True)
+        texts.append(path.read_text(encoding="utf-8"))
+    assert texts[0] == texts[1] and '"execution"' not in texts[0], texts
+    assert json.loads(texts[0])["cells"][0]["outputs"][0]["text"] == ["45\n"]  # the output stays
