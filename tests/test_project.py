@@ -167,6 +167,7 @@ def test_clean_notebooks_names_a_file_that_is_not_a_notebook(tmp_path):
     assert done.returncode == 2 and "missing: no such file or folder" in done.stderr, done.stderr
 
 
+
 def test_re_executing_an_unchanged_notebook_leaves_the_same_bytes(tmp_path):
     path = tmp_path / "small.ipynb"
     path.write_text(json.dumps({
@@ -183,3 +184,12 @@ def test_re_executing_an_unchanged_notebook_leaves_the_same_bytes(tmp_path):
         texts.append(path.read_text(encoding="utf-8"))
     assert texts[0] == texts[1] and '"execution"' not in texts[0], texts
     assert json.loads(texts[0])["cells"][0]["outputs"][0]["text"] == ["45\n"]  # the output stays
+
+
+def test_the_committed_notebooks_carry_no_volatile_metadata():
+    assert len(NOTEBOOKS) >= 16
+    for notebook in NOTEBOOKS:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        stale = [cell.get("id") for cell in nb["cells"] if {"execution", "ExecuteTime"} & set(cell.get("metadata", {}))]
+        assert not stale, f"{notebook.name}: execution timestamps in cells {stale[:5]}: run tools/clean_notebooks.py"
+        assert "version" not in nb["metadata"].get("language_info", {}), notebook.name
