@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -31,6 +32,17 @@ from .bundled import DATA, MOTION_CLIPS, TINY_FINETUNED, TINY_PRETRAINED, course
 AUTOROTATE_HELP = ("keep the frames as stored: do not turn them as the file's display matrix says "
                    "(a phone video held upright is shown turned; by default the frames are read as a player shows them)")
 STATISTICS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "half": ((0.5,) * 3, (0.5,) * 3)}
+
+
+NOT_GRADED_STATUS = 3  # grade-class: the gradebook is written, but some students could not be graded
+GRADE_CLASS_EXIT_CODES = """exit status:
+  0  every student graded (a student's points may still be 0)
+  3  the gradebook is written, but some students were not graded (a link, a
+     FIFO or an unreadable file in their submission, a corrupt zip, a zip
+     bomb, no notebooks): summary.md and their feedback say why; fix it, then
+     grade-class --student NAME
+  2  nothing graded: a usage error or a problem on the instructor's side (no
+     such folder, a broken checkout)"""
 
 
 class CommandError(Exception):
@@ -201,9 +213,14 @@ def cmd_grade(args) -> str:
 def cmd_grade_class(args) -> str:
     grade_class = _course().grade_class
     made = grade_class(Path(args.submissions), Path(args.out), args.source, timeout=args.timeout, notebooks=args.notebook,
-                       jobs=args.jobs, force=args.force, progress=_progress, sandbox=not args.no_sandbox)
-    return (f"{made['students']} students ({made['graded_now']} graded now): wrote {made['gradebook']}, "
+                       jobs=args.jobs, force=args.force, progress=_progress, sandbox=not args.no_sandbox,
+                       students=args.student)
+    text = (f"{made['students']} students ({made['graded_now']} graded now): wrote {made['gradebook']}, "
             f"{made['summary']} and a feedback file per student under {Path(made['out']) / 'feedback'}")
+    if made["not_graded"]:  # exit status 3: the gradebook is written, but some rows need the instructor
+        return (text + f"\nnot graded ({len(made['not_graded'])}, see {made['summary']}): "
+                f"{', '.join(made['not_graded'])}", NOT_GRADED_STATUS)
+    return text
 
 
 def _load(checkpoint: str, want=None, config: str | None = None):
@@ -596,14 +613,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade_class = sub.add_parser("grade-class", help="grade a class: one folder or zip per student -> gradebook.csv, "
                                                      "feedback per student, summary.md",
-                                 description="Grade every student in SUBMISSIONS (a subfolder or .zip each, or "
+                                 description=textwrap.fill(  # the epilog's layout is kept: this one is wrapped
+                                             "Grade every student in SUBMISSIONS (a subfolder or .zip each, or "
                                              "LMS-named notebooks such as lastname_12345_67890_01_frame_sampling.ipynb) "
-                                             "into --out. Students graded before are skipped unless --force.")
+                                             "into --out. A student's stored report is reused while their files, "
+                                             "the notebooks graded and the grader are unchanged, unless --force.", 79),
+                                 epilog=GRADE_CLASS_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     grade_class.add_argument("submissions", help="folder holding one subfolder or zip per student")
     grade_class.add_argument("--out", required=True, help="results folder (created; re-runs add to it)")
     grade_class.add_argument("--timeout", type=_number(0, above=True), default=60, help="seconds allowed per cell (default: %(default)s)")
     grade_class.add_argument("--jobs", type=_integer(1), default=1, help="students graded side by side (default: %(default)s)")
     grade_class.add_argument("--force", action="store_true", help="grade again students who have results already")
+    grade_class.add_argument("--student", action="append",
+                             help="grade again only this student (as named in the gradebook), keeping the other "
+                                  "rows; repeatable")
     grade_class.add_argument("--notebook", action="append", help="grade only this notebook (name or number prefix); repeatable")
     grade_class.add_argument("--source", help="the instructor's checkout (default: the one this package runs from)")
     grade_class.add_argument("--no-sandbox", action="store_true",

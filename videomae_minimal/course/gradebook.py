@@ -1,23 +1,62 @@
-"""Grading a class: every student's report, feedback, the gradebook and the summary, written atomically."""
+"""Grading a class: every student's report, feedback, the gradebook and the summary, written atomically.
+
+A stored report is reused only when it was graded from the same submission (a hash of its notebooks' bytes), for
+the same notebooks (their names and the instructor's bytes) and by the same grader (the package's version and a hash
+of this package's sources); otherwise that student is graded again. A student whose submission the grader will not
+open (a link, a special file, an unreadable file, a corrupt zip, a zip bomb) is "not graded" on their own row."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import tempfile
 from pathlib import Path
 
 from .grading import grade, graded_checks, graded_notebooks
 from .notebooks import CourseError, GradingError, exercises, read_notebook, source_root, write_json_atomic, write_text_atomic
-from .submissions import class_submissions, unpack
+from .submissions import SubmissionError, class_submissions, submission_digest, unpack
 
-__all__ = ['grade_class']
+__all__ = ['grader_version', 'graded_from', 'stale', 'grade_class']
+
+
+def grader_version() -> str:
+    "The package's version and a hash of the grader's own sources (every module of this folder)."
+    from .. import __version__  # here, not at import: the package's __init__ may still be importing this one
+
+    digest = hashlib.sha256()
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:16]}"
+
+
+def graded_from(folder: Path | None, paths: list[Path], version: str) -> dict:
+    """What a report is graded from: the copied submission's hash (None when it could not be copied), the selected
+    notebooks with a hash of each instructor notebook, and the grader's version."""
+    return {"submission": submission_digest(folder) if folder is not None else None,
+            "notebooks": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}, "grader": version}
+
+
+def stale(record: dict | None, current: dict) -> str | None:
+    "Why a stored record cannot stand for this run, or None when it can."
+    before = (record or {}).get("graded_from") or {}
+    if record is None:
+        return "not graded yet"
+    if before.get("submission") is None or before["submission"] != current["submission"]:
+        return "the submission is new or changed"
+    if before.get("notebooks") != current["notebooks"]:
+        return "graded for other notebooks (--notebook) or before the instructor's notebooks changed"
+    if before.get("grader") != current["grader"]:
+        return "graded by another version of the grader"
+    return None
+
 
 def _feedback(student: str, record: dict) -> str:
     "What the student reads: per notebook what ran and each check's result. Never a check's code."
     report = record.get("report")
     lines = [f"# Feedback for {student}", ""]
     if report is None:
-        return "\n".join(lines + [f"Not graded: {record['status']}", ""])
+        return "\n".join(lines + [record["status"][:1].upper() + record["status"][1:], ""])
     lines += [f"**Total: {report['total']:g} / {report['max']:g} points.**", ""]
     if not report.get("sandbox"):
         lines += ["(Graded without the sandbox.)", ""]
@@ -41,16 +80,86 @@ def _feedback(student: str, record: dict) -> str:
     return "\n".join(lines)
 
 
-def grade_class(submissions: Path, out: Path, root: Path | None = None, timeout: float = 60.0,
-                notebooks: list[str] | None = None, jobs: int = 1, force: bool = False, progress=None,
-                sandbox: bool = True) -> dict:
-    """Grade a folder of students (a subfolder or zip each, or LMS-named notebooks) into `out`: students/NAME.json
-    (the report), feedback/NAME.md, gradebook.csv and summary.md. A student with a report already is skipped
-    unless `force`. `jobs` students are graded side by side. Every file is written atomically."""
+def _in_class_terms(message: str, submissions: Path, scratch: Path, source: Path) -> str:
+    "A message as the student's row shows it: paths inside the class folder, never the grader's scratch folders."
+    return message.replace(str(scratch), source.name).replace(f"{submissions}{os.sep}", "")
+
+
+def _stored(path: Path) -> dict | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # missing or cut short: graded again
+    return record if isinstance(record, dict) else None
+
+
+def _chosen(students: dict[str, Path], submissions: Path, chosen: list[str] | None) -> list[str]:
+    "The students to grade now: every one, or those named by --student (each must be in the class folder)."
+    if not chosen:
+        return list(students)
+    unknown = [name for name in chosen if name not in students]
+    if unknown:
+        raise CourseError(f"--student {', '.join(unknown)}: no such student in {submissions} "
+                          f"(students: {', '.join(students)})")
+    return [s for s in students if s in chosen]
+
+
+def _gradebook(records: list[dict], paths: list[Path]) -> tuple[str, list[str]]:
+    "gradebook.csv's text (a row per student, a column per exercise) and the summary's lines per exercise."
     import csv
     import io
-    import time
 
+    columns = [f"{Path(p).stem}:{exercise}" for p in paths
+               for exercise in dict.fromkeys(x for _, x in graded_checks(read_notebook(p), p.name))]
+    full_marks = sum(e.points for p in paths for e in exercises(read_notebook(p), p.name))
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["student", *columns, "total", "max", "status", "sandbox"])
+    per_exercise: dict[str, list[float]] = {c: [] for c in columns}
+    failed: dict[str, list[str]] = {c: [] for c in columns}
+    for record in records:
+        report = record["report"]
+        points = {c: 0.0 for c in columns}
+        for e in report["exercises"] if report else []:
+            column = f"{Path(e['notebook']).stem}:{e['exercise']}"
+            if column in points:  # a report kept from a run over other notebooks has columns of its own
+                points[column] += e["points"]
+                if not e["passed"]:
+                    failed[column].append(record["student"])
+        for c in columns:
+            per_exercise[c].append(points[c])
+        writer.writerow([record["student"], *(f"{points[c]:g}" for c in columns),
+                         f"{report['total'] if report else 0:g}", f"{report['max'] if report else full_marks:g}",
+                         record["status"], ("yes" if report["sandbox"] else "no") if report else ""])
+    lines = [f"| {c} | {sum(per_exercise[c]) / max(len(per_exercise[c]), 1):.2f} | "
+             f"{', '.join(sorted(set(failed[c]))) or '-'} |" for c in columns]
+    return table.getvalue(), lines
+
+
+def _summary(records: list[dict], exercise_lines: list[str], left_out: list[str]) -> str:
+    summary = ["# Class summary", "", f"{len(records)} students.", "", "| exercise | mean points | failed by |",
+               "|---|---|---|", *exercise_lines]
+    unsandboxed = [r["student"] for r in records if r["report"] and not r["report"]["sandbox"]]
+    if unsandboxed:
+        summary += ["", f"Graded WITHOUT the sandbox (bubblewrap missing or not working, or --no-sandbox): "
+                        f"{', '.join(unsandboxed)}. Their code ran with the grader's user rights."]
+    not_graded = [r for r in records if r["report"] is None]
+    if not_graded:
+        summary += ["", f"Not graded ({len(not_graded)}; fix or ask for the submission, then grade-class --student "
+                        "NAME):"] + [f"- {r['student']}: {r['status']}" for r in not_graded]
+    if left_out:
+        summary += ["", f"Not in this gradebook (no report yet, and not named by --student): {', '.join(left_out)}."]
+    return "\n".join(summary) + "\n"
+
+
+def grade_class(submissions: Path, out: Path, root: Path | None = None, timeout: float = 60.0,
+                notebooks: list[str] | None = None, jobs: int = 1, force: bool = False, progress=None,
+                sandbox: bool = True, students: list[str] | None = None) -> dict:
+    """Grade a folder of students (a subfolder or zip each, or LMS-named notebooks) into `out`: students/NAME.json
+    (the report), feedback/NAME.md, gradebook.csv and summary.md. A student's stored report is reused when it is
+    not `stale`, unless `force`; `students` (--student) grades just those again and keeps the others' reports.
+    `jobs` students are graded side by side. Every file is written atomically. Returns {"students", "graded_now",
+    "not_graded": [names], "out", "gradebook", "summary"}."""
     root = source_root(root)
     submissions, out = Path(submissions), Path(out)
     if not submissions.is_dir():
@@ -60,33 +169,45 @@ def grade_class(submissions: Path, out: Path, root: Path | None = None, timeout:
     if timeout <= 0:
         raise CourseError(f"--timeout must be positive, got {timeout}")
     paths = graded_notebooks(root, notebooks)
-    students, loose = class_submissions(submissions, [p.name for p in paths])
-    if not students:
+    found, loose = class_submissions(submissions, [p.name for p in paths])
+    if not found:
         raise GradingError(f"{submissions}: no submissions (expected one folder or .zip per student, "
                            "or notebooks named like lastname_12345_67890_01_frame_sampling.ipynb)")
-    safe = {s: re.sub(r"[^\w.-]+", "_", s) for s in students}
+    safe = {s: re.sub(r"[^\w.-]+", "_", s) for s in found}
     if len(set(safe.values())) != len(safe):
         raise CourseError(f"{submissions}: two students' names map to one file name; rename one")
+    todo = _chosen(found, submissions, students)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda message: None)
-    todo = [s for s in students if force or not (out / "students" / f"{safe[s]}.json").is_file()]
-    for s in students:
-        if s not in todo:
-            say(f"{s}: already graded, skipped (--force grades again)")
+    version, graded_now = grader_version(), []
 
     def one(student: str) -> None:
-        started = time.perf_counter()
+        import time
+
+        started, stored_at = time.perf_counter(), out / "students" / f"{safe[student]}.json"
         with tempfile.TemporaryDirectory(prefix="videomae-class-") as scratch:
+            source, folder = found[student], None
             try:
-                folder = unpack(students[student], Path(scratch), loose.get(student))
+                folder = unpack(source, Path(scratch), loose.get(student))
+                current = graded_from(folder, paths, version)
+                before = _stored(stored_at)
+                why = "asked for" if force or students else stale(before, current)
+                if why is None:
+                    say(f"{student}: already graded, skipped (--force grades again)")
+                    return
+                if before is not None:
+                    say(f"{student}: grading again: {why}")
                 report = grade(folder, root, timeout=timeout, notebooks=[p.name for p in paths], sandbox=sandbox)
-                record = {"student": student, "source": students[student].name, "status": "graded", "report": report}
-            except GradingError as e:  # nothing to grade for this student; the class goes on
-                record = {"student": student, "source": students[student].name, "status": f"not graded: {e}",
-                          "report": None}
-        record["seconds"] = round(time.perf_counter() - started, 1)
+                record = {"student": student, "source": source.name, "status": "graded", "report": report}
+            except (SubmissionError, GradingError) as e:  # this student's fault, or nothing to grade: the class goes on
+                current = graded_from(None, paths, version)
+                record = {"student": student, "source": source.name, "report": None,
+                          "status": f"not graded: {_in_class_terms(str(e), submissions, Path(scratch), source)}"}
+        record["seconds"], record["graded_from"] = round(time.perf_counter() - started, 1), current
         write_text_atomic(out / "feedback" / f"{safe[student]}.md", _feedback(student, record))
-        _write_json_atomic_mkdir(out / "students" / f"{safe[student]}.json", record)
+        stored_at.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(stored_at, record)
+        graded_now.append(student)
         points = f"{record['report']['total']:g}/{record['report']['max']:g}" if record["report"] else record["status"]
         say(f"{student}: {points} ({record['seconds']:g} s)")
 
@@ -100,46 +221,13 @@ def grade_class(submissions: Path, out: Path, root: Path | None = None, timeout:
             for future in [pool.submit(one, s) for s in todo]:
                 future.result()
 
-    records = [json.loads((out / "students" / f"{safe[s]}.json").read_text(encoding="utf-8")) for s in students]
-    columns = [f"{Path(p).stem}:{exercise}" for p in paths
-               for exercise in dict.fromkeys(x for _, x in graded_checks(read_notebook(p), p.name))]
-    table = io.StringIO()
-    writer = csv.writer(table, lineterminator="\n")
-    writer.writerow(["student", *columns, "total", "max", "status", "sandbox"])
-    per_exercise: dict[str, list[float]] = {c: [] for c in columns}
-    failed: dict[str, list[str]] = {c: [] for c in columns}
-    for record in records:
-        report = record["report"]
-        points = {c: 0.0 for c in columns}
-        if report:
-            for e in report["exercises"]:
-                points[f"{Path(e['notebook']).stem}:{e['exercise']}"] += e["points"]
-                if not e["passed"]:
-                    failed[f"{Path(e['notebook']).stem}:{e['exercise']}"].append(record["student"])
-        for c in columns:
-            per_exercise[c].append(points[c])
-        maximum = report["max"] if report else sum(e.points for p in paths for e in exercises(read_notebook(p), p.name))
-        writer.writerow([record["student"], *(f"{points[c]:g}" for c in columns),
-                         f"{report['total'] if report else 0:g}", f"{maximum:g}", record["status"],
-                         ("yes" if report["sandbox"] else "no") if report else ""])
-    write_text_atomic(out / "gradebook.csv", table.getvalue())
-    summary = ["# Class summary", "", f"{len(records)} students.", "", "| exercise | mean points | failed by |",
-               "|---|---|---|"]
-    for c in columns:
-        mean = sum(per_exercise[c]) / len(per_exercise[c])
-        summary.append(f"| {c} | {mean:.2f} | {', '.join(sorted(set(failed[c]))) or '-'} |")
-    unsandboxed = [r["student"] for r in records if r["report"] and not r["report"]["sandbox"]]
-    if unsandboxed:
-        summary += ["", f"Graded WITHOUT the sandbox (bubblewrap missing or not working, or --no-sandbox): "
-                        f"{', '.join(unsandboxed)}. Their code ran with the grader's user rights."]
-    not_graded = [r["student"] for r in records if r["report"] is None]
-    if not_graded:
-        summary += ["", f"Not graded: {', '.join(not_graded)} (see their feedback files)."]
-    write_text_atomic(out / "summary.md", "\n".join(summary) + "\n")
-    return {"students": len(records), "graded_now": len(todo), "out": str(out),
+    stored = {s: _stored(out / "students" / f"{safe[s]}.json") for s in found}
+    records, left_out = [r for r in stored.values() if r], [s for s, r in stored.items() if not r]
+    for student in left_out:
+        say(f"{student}: no report yet (not named by --student): left out of the gradebook")
+    table, exercise_lines = _gradebook(records, paths)
+    write_text_atomic(out / "gradebook.csv", table)
+    write_text_atomic(out / "summary.md", _summary(records, exercise_lines, left_out))
+    return {"students": len(records), "graded_now": len(graded_now), "out": str(out),
+            "not_graded": [r["student"] for r in records if r["report"] is None],
             "gradebook": str(out / "gradebook.csv"), "summary": str(out / "summary.md")}
-
-
-def _write_json_atomic_mkdir(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, data)

@@ -2,6 +2,7 @@
 kernel, its checks scored, trusted ones compared in this process."""
 from __future__ import annotations
 
+import ast
 import copy
 import re
 import tempfile
@@ -11,10 +12,10 @@ from pathlib import Path
 from .kernel import hidden_paths, run_notebook, sandbox_argv, sandbox_available, scratch_tree
 from .notebooks import (GRADER_META, CourseError, Exercise, GradingError, cell_source, exercises, grader_cell_number,
                         grader_role, instructor_notebooks, nbgrader_meta, read_notebook, source_root)
-from .submissions import match_submission, submitted_files
+from .submissions import match_submission, submitted_files, unpack
 from .trusted_checks import TRUSTED_CHECKS, missing_hidden_module, module_dirs, prepared
 
-__all__ = ['Result', 'graded_checks', 'graded_copy', 'grade_notebook', 'graded_notebooks', 'grade']
+__all__ = ['HIDDEN_MODULE_ERRORS', 'Result', 'graded_checks', 'graded_copy', 'grade_notebook', 'graded_notebooks', 'grade']
 
 @dataclass
 class Result:
@@ -140,6 +141,56 @@ def _cell_error(content: dict, number: int | None, timeout: float) -> str:
     return f"{where}{f', line {line}' if line else ''}: {_error_message(content)}"
 
 
+# How a module hidden by the sandbox shows when a cell reaches for it: an empty namespace package in its place.
+HIDDEN_MODULE_ERRORS = {"ImportError": r"from '([\w.]+)' \(unknown location\)",
+                        "AttributeError": r"^module '([\w.]+)' has no attribute"}
+
+
+def _caused_by_grader(reply: dict, hidden: set[str], package: list[str], unbound: set[str]) -> bool:
+    """Whether a cell's error is the grading setup's doing, one the instructor's own notebook gets too, not the
+    student's: a module the sandbox hides (`transformers`, for the trusted checks) missing, or present as an empty
+    namespace ('cannot import name ... (unknown location)', "module 'transformers' has no attribute ..."); the
+    package's copy of this notebook's own step, which is the skeleton in the grader's tree, raising
+    NotImplementedError in the package's code (it does even when the student solved the step in the notebook); a
+    NameError for a name that such a failed cell would have defined."""
+    name, value = reply.get("ename", ""), str(reply.get("evalue", ""))
+    if missing_hidden_module(reply, hidden):
+        return True
+    named = re.search(HIDDEN_MODULE_ERRORS[name], value) if name in HIDDEN_MODULE_ERRORS else None
+    if named and named.group(1).split(".")[0] in hidden:
+        return True
+    if name == "NameError":
+        undefined = re.search(r"name '(\w+)' is not defined", value)
+        return bool(undefined and undefined.group(1) in unbound)
+    if name == "NotImplementedError":
+        text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(reply.get("traceback") or []))
+        frames = re.findall(r"^(?:File |Cell In\s*\[|Input In\s*\[)(.*)$", text, re.M)
+        return bool(frames) and frames[-1].startswith(tuple(package))  # raised in the package, not in a cell
+    return False
+
+
+def _bound_names(source: str) -> set[str]:
+    "The names a cell defines outside its functions and classes (assigned, defined, imported)."
+    code = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names, pending = set(), list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {alias.asname or alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        if not isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            pending += ast.iter_child_nodes(node)
+    return names
+
+
 # ------------------------------------------------------------------------------------------------------- grading
 def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout: float,
                    candidates: list[Path] | None = None, sandbox: bool = True) -> dict:
@@ -191,6 +242,7 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
                     torch.save(inputs, tree / "trusted" / f"{grade_id}-inputs.pt")
                 cell["source"] = trusted[grade_id].source(tree / "trusted" / f"{grade_id}.pt",
                                                           tree / "trusted" / f"{grade_id}-inputs.pt")
+        package = [f"{folder}/videomae_minimal/" for folder in dict.fromkeys((str(tree), str(tree.resolve())))]
         hidden = hidden_paths(root) + [p for check in trusted.values() for p in module_dirs(check.hide)]
         argv = sandbox_argv(bwrap, tree, hidden) if bwrap else None
         replies, stopped = run_notebook(graded, tree, timeout, argv)
@@ -203,13 +255,15 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
     record["stopped"], record["cells_run"] = stopped, len(replies)
     record["code_cells"] = sum(c.get("cell_type") == "code" and grader_role(c) != "duplicate" for c in graded["cells"])
     first_error: dict[int, str] = {}  # cell index -> the message of the first error in the student's cells before it
-    earliest, reference_hidden = None, False
+    earliest, unbound = None, set()
     for index, cell in enumerate(graded["cells"]):
         first_error[index] = earliest
         reply = replies.get(index)
-        if reply is not None and missing_hidden_module(reply, hidden_modules):
-            reference_hidden = True  # the course's own comparison with the reference, and what follows from it
-        elif reply is not None and reply.get("status") != "ok" and grader_role(cell) is None and not reference_hidden:
+        if reply is None or reply.get("status") == "ok":
+            continue
+        if _caused_by_grader(reply, hidden_modules, package, unbound):
+            unbound |= _bound_names(cell_source(cell))  # what the cell would have defined: its NameErrors follow
+        elif grader_role(cell) is None:
             message = _cell_error(reply, grader_cell_number(cell), timeout)
             record["student_errors"].append(message)
             earliest = earliest or message
@@ -250,23 +304,11 @@ def graded_notebooks(root: Path, notebooks: list[str] | None) -> list[Path]:
     return paths
 
 
-def grade(submission: Path, root: Path | None = None, timeout: float = 60.0, notebooks: list[str] | None = None,
-          progress=None, jobs: int = 1, sandbox: bool = True) -> dict:
-    """Grade a submission directory (its notebooks anywhere inside, matched by name and nbgrader metadata), `jobs`
-    notebooks at a time. Returns {"total", "max", "sandbox", "warnings", "exercises": [{"notebook", "exercise",
-    "name", "points", "max", "passed", "message"}], "notebooks": [{"notebook", "file", "cells_run", "code_cells",
-    "stopped", "student_errors"}]}. Raises GradingError when it cannot grade (no notebooks, no kernel)."""
-    root = source_root(root)
-    submission = Path(submission)
-    if not submission.is_dir():
-        raise GradingError(f"{submission}: no such submission directory")
-    if timeout <= 0:
-        raise CourseError(f"--timeout must be positive, got {timeout}")
-    if jobs < 1:
-        raise CourseError(f"--jobs must be at least 1, got {jobs}")
-    paths = graded_notebooks(root, notebooks)
+def _graded_records(submission: Path, given: Path, paths: list[Path], root: Path, timeout: float, progress, jobs: int,
+                    sandbox: bool) -> list[dict]:
+    "Each course notebook's record (`grade_notebook`) for a copied submission; `given` is the path the user named."
     if not submitted_files(submission):
-        raise GradingError(f"{submission}: no notebooks (.ipynb files) in it or its subfolders")
+        raise GradingError(f"{given}: no notebooks (.ipynb files) in it or its subfolders")
     candidates = match_submission(submission, paths)
     records = []
     if jobs == 1:
@@ -284,6 +326,30 @@ def grade(submission: Path, root: Path | None = None, timeout: float = 60.0, not
                 records.append(future.result())
                 if progress:
                     progress(f"graded {path.name}")
+    return records
+
+
+def grade(submission: Path, root: Path | None = None, timeout: float = 60.0, notebooks: list[str] | None = None,
+          progress=None, jobs: int = 1, sandbox: bool = True) -> dict:
+    """Grade a submission directory (its notebooks anywhere inside, matched by name and nbgrader metadata), `jobs`
+    notebooks at a time. Returns {"total", "max", "sandbox", "warnings", "exercises": [{"notebook", "exercise",
+    "name", "points", "max", "passed", "message"}], "notebooks": [{"notebook", "file", "cells_run", "code_cells",
+    "stopped", "student_errors"}]}. Raises GradingError when it cannot grade (no notebooks, no kernel), and
+    SubmissionError when the submission holds what the grader will not open (a link, a special file)."""
+    root = source_root(root)
+    submission = Path(submission)
+    if not submission.is_dir():
+        raise GradingError(f"{submission}: no such submission directory")
+    if timeout <= 0:
+        raise CourseError(f"--timeout must be positive, got {timeout}")
+    if jobs < 1:
+        raise CourseError(f"--jobs must be at least 1, got {jobs}")
+    paths = graded_notebooks(root, notebooks)
+    with tempfile.TemporaryDirectory(prefix="videomae-submission-") as copied:
+        # Graded from a checked copy: no link inside followed, no special file opened, nothing changed while it runs
+        # (the folder named here may itself be reached through a link: the user chose it).
+        records = _graded_records(unpack(submission.resolve(), Path(copied)), submission, paths, root, timeout, progress, jobs,
+                                  sandbox)
     results = [r for record in records for r in record["results"]]
     return {"total": sum(r.points for r in results), "max": sum(r.max for r in results),
             "sandbox": bool(sandbox and sandbox_available()),

@@ -101,16 +101,31 @@ def nbgrader_meta(cell: dict) -> dict:
 
 
 def read_notebook(path: Path) -> dict:
+    "A notebook as nbformat 4 (an older one upgraded, as Jupyter does on opening it), each cell's source one string."
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise CourseError(f"{path}: not a readable notebook ({e})") from e
+    if isinstance(nb, dict) and isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4:
+        nb = _upgraded(nb, path)
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or \
             not all(isinstance(cell, dict) for cell in nb["cells"]):
         raise CourseError(f"{path}: not a notebook (no list of cells)")
     for cell in nb["cells"]:
         cell["source"] = cell_source(cell)  # on disk a list of lines or one string: one string from here on
     return nb
+
+
+def _upgraded(nb: dict, path: Path) -> dict:
+    "An nbformat 1-3 notebook (worksheets, `input` cells) as nbformat 4, with plain dicts, as the grader reads it."
+    import nbformat
+
+    try:
+        upgraded = nbformat.reads(json.dumps(nb), as_version=4)
+    except Exception as e:  # nbformat's converters raise whatever a malformed old notebook trips over
+        raise CourseError(f"{path}: an nbformat {nb['nbformat']} notebook that cannot be upgraded to nbformat 4 "
+                          f"({type(e).__name__}: {e})") from e
+    return json.loads(json.dumps(upgraded))
 
 
 def student_notebook(nb: dict, where: str, keep_independent_outputs: bool = False) -> dict:
