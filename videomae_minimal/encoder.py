@@ -6,7 +6,6 @@ __all__ = ['Attention', 'MLP', 'drop_path', 'Block', 'VideoMAEModelOutput', 'che
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from videomae_minimal.config import VideoMAEConfig
 from videomae_minimal.outputs import ModelOutput
@@ -87,7 +86,7 @@ class Block(nn.Module):
 
 
 class VideoMAEModelOutput(ModelOutput):
-    "last_hidden_state (B, N_visible, D); hidden_states: the embeddings, then each block's output; attentions: per block."
+    "last_hidden_state (B, N_visible, D); attentions: per block, when asked for (hidden_states: filled in by appendix A4)."
     fields = ("last_hidden_state", "hidden_states", "attentions")
 
 
@@ -118,12 +117,11 @@ class VideoMAEModel(nn.Module):
             Block(config.hidden_size, config.num_attention_heads, config.intermediate_size, config.qkv_bias,
                   config.layer_norm_eps, config.attn_implementation, config.hidden_dropout_prob,
                   config.attention_probs_dropout_prob, rates[i]) for i in range(config.num_hidden_layers))
-        self.gradient_checkpointing = False  # True: blocks recompute their activations in the backward pass
         # With mean pooling the classifier normalises the pooled vector instead (fc_norm).
         self.norm = None if config.use_mean_pooling else nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False, return_dict: bool | None = None) -> VideoMAEModelOutput | tuple:
+    def forward(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None,
+                output_attentions: bool = False) -> VideoMAEModelOutput:
         check_pixel_values(pixel_values, self.config)
         B = pixel_values.shape[0]
         positions = self.position_table.to(self.patch_embed.proj.weight.dtype)  # (N, D), in the model's dtype
@@ -133,18 +131,11 @@ class VideoMAEModel(nn.Module):
             check_mask(bool_masked_pos, B, self.config.num_patches)
             visible_positions = positions.expand(B, -1, -1)[~bool_masked_pos].reshape(B, -1, positions.shape[-1])
             x = self.patch_embed(pixel_values, bool_masked_pos) + visible_positions  # (B, N_visible, D)
-        hidden_states, attentions = [x], []
+        attentions = []
         for block in self.blocks:
-            if self.gradient_checkpointing and self.training:  # keep only the block's input; recompute the rest later
-                x, probabilities = checkpoint(block, x, output_attentions, use_reentrant=False)
-            else:
-                x, probabilities = block(x, output_attentions)  # (B, N_visible, D), (B, nh, N_visible, N_visible) or None
-            if output_hidden_states:
-                hidden_states.append(x)
+            x, probabilities = block(x, output_attentions)  # (B, N_visible, D), (B, nh, N_visible, N_visible) or None
             if output_attentions:  # else let them go: eager's (N, N) matrices would pile up over the blocks
                 attentions.append(probabilities)
         if self.norm is not None:
             x = self.norm(x)
-        out = VideoMAEModelOutput(last_hidden_state=x, hidden_states=tuple(hidden_states) if output_hidden_states else None,
-                                  attentions=tuple(attentions) if output_attentions else None)
-        return out.returned(return_dict)  # the tuple for return_dict=False, as transformers
+        return VideoMAEModelOutput(last_hidden_state=x, attentions=tuple(attentions) if output_attentions else None)

@@ -6,7 +6,6 @@ __all__ = ['reconstruction_targets', 'Decoder', 'VideoMAEPreTrainingOutput', 'Vi
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from videomae_minimal.config import VideoMAEConfig
 from videomae_minimal.encoder import Block, VideoMAEModel, check_mask
@@ -46,17 +45,16 @@ class Decoder(nn.Module):
                   config.attention_probs_dropout_prob) for _ in range(config.decoder_num_hidden_layers))
         self.norm = nn.LayerNorm(config.decoder_hidden_size, eps=1e-5)  # transformers' fixed eps here
         self.head = nn.Linear(config.decoder_hidden_size, config.patch_dim)
-        self.gradient_checkpointing = False  # as the encoder's (06)
 
     def forward(self, x: torch.Tensor, num_masked: int) -> torch.Tensor:
         for block in self.blocks:
-            x, _ = checkpoint(block, x, use_reentrant=False) if self.gradient_checkpointing and self.training else block(x)  # (B, N, Dd)
+            x, _ = block(x)  # (B, N, Dd)
         x = x[:, x.shape[1] - num_masked:]  # (B, N_masked, Dd): only the mask tokens are predicted
         return self.head(self.norm(x))  # (B, N_masked, ts*p*p*C)
 
 
 class VideoMAEPreTrainingOutput(ModelOutput):
-    "loss (), the MSE over the masked tokens; logits (B, N_masked, ts*p*p*C); the encoder's hidden_states, attentions."
+    "loss (), the MSE over the masked tokens; logits (B, N_masked, ts*p*p*C); the encoder's attentions, when asked for."
     fields = ("loss", "logits", "hidden_states", "attentions")
 
 
@@ -71,8 +69,8 @@ class VideoMAEForPreTraining(nn.Module):
                              sinusoid_table(config.num_patches, config.decoder_hidden_size), persistent=False)
         self.decoder = Decoder(config)
 
-    def forward(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False, return_dict: bool | None = None) -> VideoMAEPreTrainingOutput | tuple:
+    def forward(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None,
+                output_attentions: bool = False) -> VideoMAEPreTrainingOutput:
         if bool_masked_pos is None:
             raise ValueError("pre-training needs bool_masked_pos (B, N): which tokens to hide (see tube_mask)")
         check_pixel_values(pixel_values, self.config)
@@ -80,10 +78,10 @@ class VideoMAEForPreTraining(nn.Module):
         num_masked = check_mask(bool_masked_pos, B, self.config.num_patches)
         if num_masked == 0:
             raise ValueError("bool_masked_pos hides no token: there is nothing to reconstruct")
-        with torch.no_grad():  # first, while no activations are held: its temporaries don't add to the peak
+        with torch.no_grad():  # the targets are fixed pixels: no gradient flows into them
             targets = reconstruction_targets(pixel_values, self.config)  # (B, N, ts*p*p*C)
             targets = targets[bool_masked_pos].reshape(B, num_masked, -1)  # (B, N_masked, ts*p*p*C)
-        encoded = self.encoder(pixel_values, bool_masked_pos, output_attentions, output_hidden_states, return_dict=True)
+        encoded = self.encoder(pixel_values, bool_masked_pos, output_attentions)
         x = self.encoder_to_decoder(encoded.last_hidden_state)  # (B, N_visible, D) -> (B, N_visible, Dd)
         pos = self.decoder_position_table.to(x.dtype).expand(B, -1, -1)  # (B, N, Dd)
         Dd = x.shape[-1]
@@ -91,9 +89,7 @@ class VideoMAEForPreTraining(nn.Module):
         pos_masked = pos[bool_masked_pos].reshape(B, -1, Dd)  # (B, N_masked, Dd)
         x = torch.cat([x + pos_visible, self.mask_token + pos_masked], dim=1)  # (B, N, Dd): visible first, then masked
         logits = self.decoder(x, num_masked)  # (B, N_masked, ts*p*p*C)
-        out = VideoMAEPreTrainingOutput(loss=F.mse_loss(logits, targets), logits=logits,
-                                        hidden_states=encoded.hidden_states, attentions=encoded.attentions)
-        return out.returned(return_dict)  # the tuple for return_dict=False, as transformers
+        return VideoMAEPreTrainingOutput(loss=F.mse_loss(logits, targets), logits=logits, attentions=encoded.attentions)
 
 
 def reconstruct_pixels(pixel_values: torch.Tensor, logits: torch.Tensor, bool_masked_pos: torch.Tensor,
