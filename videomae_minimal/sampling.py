@@ -18,7 +18,7 @@ def _as_rng(rng):
 def sample_frame_indices(clip_len: int, frame_sample_rate: int, seg_len: int, rng=None) -> np.ndarray:
     """Random clip of `clip_len` frames spanning `clip_len * frame_sample_rate` frames of a `seg_len`-frame video.
 
-    The sampler of the original VideoMAE training code and of the Hugging Face docs: draw the clip's end
+    The sampler of the original fine-tuning loader (VideoClsDataset) and of the Hugging Face docs: draw the clip's end
     uniformly from [span, seg_len - 1], spread `clip_len` indices evenly over [end - span, end] and clip
     them to end - 1. A video no longer than the span is covered from frame 0 and padded with its last frame.
     """
