@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 	tiny-checkpoint bundled-clips findings nbgrader-check site dist
 
 help:
-	@echo "make demo        classify the bundled motion clips, draw a reconstruction (the main job)"
+	@echo "make demo        classify the bundled motion clips, draw a reconstruction -> out/videomae_demo.png (the main job)"
 	@echo "make test        the whole suite: pytest, nbval on every notebook, exporter drift check"
 	@echo "make lab         open the notebooks in JupyterLab"
 	@echo "make export      regenerate videomae_minimal/ from the notebooks"
@@ -66,8 +66,12 @@ stats:
 lab: $(STAMP)
 	$(PY) -m jupyter lab notebooks
 
-demo: $(STAMP)
-	$(PY) -m videomae_minimal demo
+# The first run (and the first after pyproject.toml or constraints.txt change) installs the package and its pinned
+# dependencies into .venv: say so, pip takes about two minutes in silence.
+demo:
+	@$(MAKE) --no-print-directory -q $(STAMP) || echo "make demo: installing videomae-minimal and its pinned dependencies into $(VENV) (pip, about 2 minutes, first run only)"
+	@$(MAKE) --no-print-directory -s $(STAMP)
+	$(PY) -m videomae_minimal demo --out out/videomae_demo.png
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out benchmarks/RESULTS.md

@@ -25,12 +25,15 @@ def test_demo_writes_the_picture(tmp_path):
     result = cli("demo", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "of 8 correct" in result.stdout and "rebuilt 004_rotate_clockwise.mp4" in result.stdout
-    image = matplotlib.image.imread(tmp_path / "videomae_demo.png")
+    picture = tmp_path / "out" / "videomae_demo.png"  # under out/, which a clone's git ignores
+    assert f"wrote {picture}" in result.stdout
+    image = matplotlib.image.imread(picture)
     assert image.ndim == 3 and image.shape[1] > 800 and image.std() > 0.05  # a real picture, not a blank page
-    assert [p.name for p in tmp_path.iterdir()] == ["videomae_demo.png"]  # no temporary file left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert [p.name for p in picture.parent.iterdir()] == ["videomae_demo.png"]  # no temporary file left behind
     umask = os.umask(0)
     os.umask(umask)
-    assert (tmp_path / "videomae_demo.png").stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not 0600
+    assert picture.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not 0600
 
 
 def test_frames_draws_what_the_old_demo_drew(tmp_path):

@@ -348,7 +348,7 @@ def test_demo_from_a_clean_checkout(tmp_path):
     assert "004_rotate_clockwise.mp4 from 10% of its tubelets" in result.stdout
     import matplotlib.image
 
-    image = matplotlib.image.imread(tmp_path / "videomae_demo.png")
+    image = matplotlib.image.imread(tmp_path / "out" / "videomae_demo.png")
     assert image.ndim == 3 and image.std() > 0.05
 
 

@@ -5,6 +5,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import sys
 import tempfile
 import textwrap
@@ -25,7 +26,9 @@ from .sampling import plot_frames, sample_frame_indices
 from .video import read_video, video_info, write_synthetic_clip
 from .training import MODEL_SIZES, MOTIONS, SCENES, TINY, SyntheticMotion, evaluate
 from .runs import TrainingArgs, VideoFolder, train, write_motion_dataset
-from .finetuning import LAYOUTS, ClipTrainingArgs, train_on_clips
+from .finetuning import LAYOUTS, ClipSet, ClipTrainingArgs, read_clips, train_on_clips
+from .loop import RunInterrupted
+from .sampling_rate import evaluate_at_fitting_rates, fitting_rate, frames_needed, trained_rate
 
 from .bundled import DATA, MOTION_CLIPS, TINY_FINETUNED, TINY_PRETRAINED, course_notebooks
 
@@ -94,7 +97,7 @@ def _save_figure_atomic(fig, out: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=80)
+        fig.savefig(tmp, dpi=100)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a picture is an ordinary file
@@ -233,20 +236,42 @@ def _load(checkpoint: str, want=None, config: str | None = None):
     return model
 
 
-def _views(video: Path, model, views: str, rate: int, autorotate: bool = True) -> tuple[torch.Tensor, np.ndarray]:
+def _clip_rate(video: Path, model, checkpoint: str, rate: int | None, progress=_progress) -> int:
+    """The rate to read `video` at: --rate, else the one the checkpoint was trained with; the largest rate that fits
+    when the clip is too short for it (said on stderr, naming the clip and the frames it has and needs)."""
+    if rate is None:
+        rate, why, _ = trained_rate(checkpoint)
+        if progress:
+            progress(f"sampling rate {rate} ({why})")
+    clip_len, available = model.config.num_frames, video_info(video).num_frames
+    fitted = fitting_rate(available, clip_len, rate)
+    if 1 < available < clip_len:
+        print(f"notice: {video}: {available} frames, fewer than the {clip_len} the model takes: read at rate 1, its "
+              "last frame repeated", file=sys.stderr)
+    elif fitted != rate:
+        print(f"notice: {video}: {available} frames; rate {rate} needs {frames_needed(clip_len, rate)} ({clip_len} "
+              f"frames {rate} apart): read at rate {fitted} instead, the largest that fits", file=sys.stderr)
+    return fitted
+
+
+def _views(video: Path, model, views: str, rate: int | None, autorotate: bool, checkpoint: str
+           ) -> tuple[torch.Tensor, np.ndarray]:
     "The test protocol's views of `video` as the checkpoint wants them (api.video_views), with a progress line."
     _progress(f"reading {video.name}")
-    return video_views(video, model, views, rate, autorotate)
+    return video_views(video, model, views, _clip_rate(video, model, checkpoint, rate), autorotate)
 
 
-def _predict(video: Path, model, views: str, rate: int, top_k: int, labels: dict[int, str], checkpoint: str,
-             autorotate: bool = True) -> list[dict]:
-    "The top-k labels of `video` with their softmax probabilities, averaged over the test protocol's views."
-    _progress(f"reading {video.name}")
+def _predict(video: Path, model, views: str, rate: int | None, top_k: int, labels: dict[int, str], checkpoint: str,
+             autorotate: bool = True, progress=_progress) -> list[dict]:
+    """The top-k labels of `video` with their softmax probabilities, averaged over the test protocol's views; read at
+    `rate`, or (None) the rate the checkpoint was trained with. `progress=None`: no progress lines."""
+    if progress:
+        progress(f"reading {video.name}")
     if video_info(video).num_frames == 1:
         print(f"warning: {video} has a single frame (an image, or a one-frame video): it is classified as a still "
               "clip, that frame repeated, so no motion can inform the prediction", file=sys.stderr)
-    mean = video_probabilities(video, model, views, rate, progress=_progress, autorotate=autorotate)  # (num_labels,)
+    rate = _clip_rate(video, model, checkpoint, rate, progress)
+    mean = video_probabilities(video, model, views, rate, progress=progress, autorotate=autorotate)  # (num_labels,)
     if not torch.isfinite(mean).all():
         raise CommandError(f"{checkpoint}: the model's outputs on {video} are not finite numbers (NaN or Inf): "
                            "its weights are broken")
@@ -289,7 +314,8 @@ def cmd_compare(args) -> tuple[str, int]:
     ours = _load(args.checkpoint, config=args.config)
     config = ours.config
     if args.video:
-        pixel_values, _ = _views(_existing_file(args.video), ours, "single", args.rate, not args.no_autorotate)
+        pixel_values, _ = _views(_existing_file(args.video), ours, "single", args.rate, not args.no_autorotate,
+                                 args.checkpoint)
     else:
         generator = torch.Generator().manual_seed(args.seed)
         pixel_values = torch.randn(1, config.num_frames, config.num_channels, config.image_size, config.image_size, generator=generator)
@@ -328,13 +354,13 @@ def cmd_reconstruct(args) -> str:
     if not 0 <= args.mask_ratio < 1:
         raise CommandError(f"--mask-ratio must be in [0, 1), got {args.mask_ratio}")
     model = _load(args.checkpoint, VideoMAEForPreTraining, args.config)
-    loss, masked = _reconstruction_picture(video, model, Path(args.out), args.mask_ratio, args.seed, args.rate,
-                                           not args.no_autorotate)
+    loss, masked = _reconstruction_picture(video, model, Path(args.out), args.mask_ratio, args.seed,
+                                           _clip_rate(video, model, args.checkpoint, args.rate), not args.no_autorotate)
     return f"loss {loss:.4f} over {masked} masked tubelets\nwrote {args.out}"
 
 
 def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: float, seed: int, rate: int,
-                            autorotate: bool = True) -> tuple[float, int]:
+                            autorotate: bool = True, who: str = "the checkpoint") -> tuple[float, int]:
     "Draw the original, masked and reconstructed frames of a clip of `video`; return the loss and the masked count."
     import matplotlib
 
@@ -342,7 +368,8 @@ def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: floa
     import matplotlib.pyplot as plt
 
     config = model.config
-    pixel_values, views = _views(video, model, "single", rate, autorotate)  # (1, T, C, S, S)
+    _progress(f"reading {video.name}")
+    pixel_values, views = video_views(video, model, "single", rate, autorotate)  # (1, T, C, S, S)
     mask = tube_mask(1, config.grid, mask_ratio, generator=torch.Generator().manual_seed(seed))
     _progress("reconstructing")
     with torch.no_grad():
@@ -354,26 +381,56 @@ def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: floa
     masked = np.where(hidden[..., None], 128, original).astype(np.uint8)
     rebuilt = (guess.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     shown = np.linspace(0, config.num_frames - 1, min(8, config.num_frames)).astype(int)
-    fig, axes = plt.subplots(3, len(shown), figsize=(2 * len(shown), 6.6), squeeze=False)
+    from matplotlib.patches import Patch
+
+    fig, axes = plt.subplots(3, len(shown), figsize=(2 * len(shown), 7.2), squeeze=False)
     small = config.image_size < 96  # tiny frames: show their pixels, not a blur
-    for r, (name, frames) in enumerate([("original", original), (f"masked {mask_ratio:.0%}", masked), ("reconstructed", rebuilt)]):
+    rows = [("original", original), (f"input: {mask_ratio:.0%} hidden", masked), ("reconstructed", rebuilt)]
+    for r, (name, frames) in enumerate(rows):
         for c, f in enumerate(shown):
-            axes[r, c].imshow(frames[f], interpolation="nearest" if small else None); axes[r, c].axis("off")
-            axes[r, c].set_title(f"{name}, frame {views[0][f]}", fontsize=7)
-    fig.suptitle(f"{video.name}: loss {out.loss.item():.4f}")
-    fig.tight_layout()
+            ax = axes[r, c]
+            ax.imshow(frames[f], interpolation="nearest" if small else None)
+            ax.set_xticks([]), ax.set_yticks([])  # axis off would hide the row's label too
+            if r == 0:
+                ax.set_title(f"frame {views[0][f]}", fontsize=11)
+        axes[r, 0].set_ylabel(name, fontsize=12)
+    fig.suptitle(f"{video.name}: what {who} rebuilds from the {1 - mask_ratio:.0%} of its tubelets it sees\n"
+                 f"(loss {out.loss.item():.4f}: the mean squared error of its guess at the hidden tubelets)",
+                 fontsize=13)
+    fig.legend(handles=[Patch(facecolor=(0.5, 0.5, 0.5), edgecolor="black", label="grey: hidden (masked tubelets)")],
+               loc="lower center", ncol=1, fontsize=11, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     _save_figure_atomic(fig, out_path)
     plt.close(fig)
     return out.loss.item(), int(mask.sum())
 
 
 # --- training on the synthetic motion task (notebook 10): make-synthetic, pretrain, finetune, evaluate, demo ---------
+class ReportingClips:
+    """The clips of a SyntheticMotion, saying every 2 s how many have been asked for: write_motion_dataset takes
+    them one at a time (about 50 a second) and says nothing until it is done."""
+
+    EVERY = 2.0  # seconds between lines
+
+    def __init__(self, data: SyntheticMotion):
+        self.data, self.last = data, time.perf_counter()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def clips(self, indices):
+        if time.perf_counter() - self.last >= self.EVERY:
+            self.last = time.perf_counter()
+            _progress(f"clip {int(indices[0]) + 1} of {len(self.data)}")
+        return self.data.clips(indices)
+
+
 def cmd_make_synthetic(args) -> str:
     if args.size % 2:
         raise CommandError(f"--size must be an even number of pixels >= 8, got {args.size}")
     data = SyntheticMotion(args.num, args.seed, args.frames, args.size)
     _progress(f"writing {args.num} clips of {args.frames} frames, {args.size}x{args.size}, seed {args.seed}")
-    folder = write_motion_dataset(args.out_dir, data, overwrite=args.overwrite)
+    folder = write_motion_dataset(args.out_dir, ReportingClips(data), overwrite=args.overwrite)
     return f"wrote {args.num} clips and labels.csv to {folder}"
 
 
@@ -458,6 +515,9 @@ def _run_clip_finetuning(args) -> str:
     knobs = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in CLIP_DEFAULTS.items()}
     steps = args.steps
     init = None if args.init == "none" else args.init
+    if args.rate is None and init is not None and knobs["sampling"] == "random":  # the rate --init was trained with
+        knobs["rate"], why, _ = trained_rate(init)
+        _progress(f"sampling rate {knobs['rate']} ({why}); training and evaluation read the clips at it")
     training_args = ClipTrainingArgs(
         args.data, eval_data=args.eval_data, val_fraction=knobs["val_fraction"], init=init, steps=steps,
         batch_size=args.batch_size, accumulate=knobs["accumulate"], lr=args.lr, warmup_steps=args.warmup_steps,
@@ -496,14 +556,39 @@ def cmd_finetune(args) -> str:
 def cmd_evaluate(args) -> tuple[str, int] | str:
     model = _load(args.checkpoint, VideoMAEForVideoClassification)
     config = model.config
-    if args.data is not None:
+    trained = trained_rate(args.checkpoint)
+    if args.data is not None and (args.rate is not None or trained.video_files):
+        return _evaluate_video_files(args, model, trained)
+    if args.rate is not None:
+        raise CommandError("--rate applies to --data (video files); --synthetic clips are made at the model's frames")
+    if args.data is not None:  # as a motion-task run reads them: each clip's frames spread over it (consecutive here)
         _progress(f"reading the clips listed in {Path(args.data) / 'labels.csv'}")
         data = VideoFolder(args.data, config.num_frames, config.image_size)
     else:
         data = SyntheticMotion(args.synthetic, args.seed, config.num_frames, config.image_size, args.scene)
     _progress(f"evaluating on {len(data)} clips")
-    result = evaluate(model, data, batch_size=args.batch_size)
-    if args.json:
+    return _accuracy_report(evaluate(model, data, batch_size=args.batch_size), args.json)
+
+
+def _evaluate_video_files(args, model, trained) -> str:
+    "evaluate --data for a checkpoint trained on video files (or given --rate): every clip, in any of LAYOUTS."
+    rate = args.rate if args.rate is not None else trained.rate
+    _progress(f"sampling rate {rate} ({'--rate' if args.rate is not None else trained.why})")
+    if not Path(args.data).exists():
+        raise CommandError(f"--data {args.data}: no such folder or list file; expected " + "; ".join(LAYOUTS))
+    train_clips, val_clips = read_clips(args.data)
+    clips = train_clips if val_clips is None else ClipSet(
+        train_clips.files + val_clips.files, np.concatenate([train_clips.labels, val_clips.labels]),
+        train_clips.label_names, np.concatenate([train_clips.frame_counts, val_clips.frame_counts]), train_clips.layout)
+    _progress(f"evaluating on {len(clips)} clips")
+    result, notices = evaluate_at_fitting_rates(model, clips, rate, args.batch_size)
+    for notice in notices:
+        print(f"notice: {notice}, the largest rate that fits", file=sys.stderr)
+    return _accuracy_report(result, args.json)
+
+
+def _accuracy_report(result: dict, as_json: bool) -> str:
+    if as_json:
         return _json(result)
     lines = [f"accuracy {result['accuracy']:.4f} on {result['n']} clips"]
     lines += [f"  {name:<24} {accuracy:.3f}" for name, accuracy in result["per_class"].items()]
@@ -521,25 +606,72 @@ def cmd_demo(args) -> str:
     lines = [f"The tiny VideoMAE fine-tuned on the motion task (the package's {TINY_FINETUNED.relative_to(DATA.parent)}), "
              f"on the {len(rows)} bundled clips of {MOTION_CLIPS.relative_to(DATA.parent)}:"]
     correct = 0
+    _progress(f"classifying the {len(rows)} bundled clips")  # one line: the results follow, on stdout
     for name, _, truth in rows:
-        predictions = _predict(MOTION_CLIPS / name, classifier, "single", 1, 3, classifier.config.id2label,
-                               str(TINY_FINETUNED))
+        predictions = _predict(MOTION_CLIPS / name, classifier, "single", None, 3, classifier.config.id2label,
+                               str(TINY_FINETUNED), progress=None)
         correct += predictions[0]["label"] == truth
         top = ", ".join(f"{p['label']} {p['score']:.0%}" for p in predictions)
         lines.append(f"  {name:<34} {'ok   ' if predictions[0]['label'] == truth else 'WRONG'} top 3: {top}")
     lines.append(f"{correct} of {len(rows)} correct")
     pretrained = _load(str(TINY_PRETRAINED), VideoMAEForPreTraining)
     clip = MOTION_CLIPS / rows[args.clip % len(rows)][0]
-    loss, masked = _reconstruction_picture(clip, pretrained, Path(args.out), 0.9, args.seed, 1)
+    rate = _clip_rate(clip, pretrained, str(TINY_PRETRAINED), None)
+    loss, masked = _reconstruction_picture(clip, pretrained, Path(args.out), 0.9, args.seed, rate,
+                                           who="the tiny pre-trained VideoMAE")
     lines.append(f"The tiny pre-trained VideoMAE (the package's {TINY_PRETRAINED.relative_to(DATA.parent)}) rebuilt {clip.name} from "
                  f"10% of its tubelets: loss {loss:.4f} over {masked} masked tubelets")
-    lines.append(f"wrote {args.out}")
+    lines.append(f"wrote {Path(args.out).resolve()}")
     return "\n".join(lines)
 
 
+# `videomae-minimal --help` lists the commands in these groups, in this order (every command in one group).
+COMMAND_GROUPS = {
+    "look at a video": ("demo", "frames", "synthetic-clip", "classify", "reconstruct"),
+    "check a checkpoint": ("compare", "evaluate"),
+    "train": ("make-synthetic", "pretrain", "finetune"),
+    "teach": ("course", "student", "grade", "grade-class"),
+}
+DESCRIPTION = ("VideoMAE built from scratch, with the course that builds it. Its commands, in four groups: look at a "
+               "video, check a checkpoint, train, and teach. `videomae-minimal COMMAND --help` tells more of each.")
+
+
+def _grouped_commands(helps: dict[str, str]) -> str:
+    "The top-level help's list of commands: one table, a heading per group, each command's one-line help."
+    grouped = [name for names in COMMAND_GROUPS.values() for name in names]
+    if sorted(grouped) != sorted(helps):  # a new command must be given a group, or --help would hide it
+        raise AssertionError(f"COMMAND_GROUPS lists {sorted(grouped)}, the parser has {sorted(helps)}")
+    lines = [textwrap.fill(DESCRIPTION, 100)]
+    for group, names in COMMAND_GROUPS.items():
+        lines += ["", f"{group}:"]
+        lines += [textwrap.fill(helps[name], 100, initial_indent=f"  {name:<15} ", subsequent_indent=" " * 18)
+                  for name in names]
+    return "\n".join(lines)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    try:
+        return version("videomae-minimal")  # the installed distribution's
+    except PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videomae-minimal", description="VideoMAE built from scratch: look at its data steps, and check, classify and reconstruct with real checkpoints.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = argparse.ArgumentParser(prog="videomae-minimal", formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
+    parser.usage = "%(prog)s [-h] [--version] COMMAND ..."  # after add_subparsers: the commands' usage stays theirs
+    helps, add_parser = {}, sub.add_parser
+
+    def add_command(name: str, **options) -> argparse.ArgumentParser:  # records each help for the grouped list
+        helps[name] = options["help"]
+        return add_parser(name, **options)
+
+    sub.add_parser = add_command
 
     demo = sub.add_parser("demo", help="classify the bundled motion clips and draw a reconstruction (offline, seconds)",
                           description="Classify the 8 bundled synthetic motion clips with the bundled tiny fine-tuned "
@@ -547,7 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "reconstructs of one clip under a 90%% tube mask. The picture of the Kinetics "
                                       "clip's processed frames is `frames` on the package's data/videos/mmaction2_test_cleaning_pool.mp4 in a clone "
                                       "(`videomae-minimal course --out DIR` prints where the package's data is).")
-    demo.add_argument("--out", default="videomae_demo.png", help="picture to write (default: %(default)s)")
+    demo.add_argument("--out", default=str(Path("out") / "videomae_demo.png"),
+                      help="picture to write (default: %(default)s, under the current folder; a clone's git ignores out/)")
     demo.add_argument("--seed", type=_integer(0), default=0, help="seed of the mask (default: %(default)s)")
     demo.add_argument("--clip", type=_integer(0), default=4, help="which bundled clip to reconstruct, 0-7 (default: %(default)s)")
     demo.set_defaults(run=cmd_demo)
@@ -638,7 +771,9 @@ def build_parser() -> argparse.ArgumentParser:
                              help="a transformers directory, a weights file (.safetensors, .bin, original .pth) or a Hub id")
         command.add_argument("--config", help="for a checkpoint without config.json: a config.json file or a preset "
                                               "(small, base, large, huge; the original code's head counts)")
-        command.add_argument("--rate", type=_integer(1), default=4, help="frame sampling rate (default: %(default)s)")
+        command.add_argument("--rate", type=_integer(1), help="frames between sampled frames (default: the rate the "
+                             "checkpoint was trained with, from its training.json; 4 when it records none); a clip too "
+                             "short for it is read at the largest rate that fits")
         command.add_argument("--no-autorotate", action="store_true", help=AUTOROTATE_HELP)
 
     classify = sub.add_parser("classify", help="classify a video with a fine-tuned checkpoint",
@@ -763,7 +898,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="training frames: random: a random clip of --num-frames frames --rate apart each epoch "
                            "(Kinetics, UCF101); segments: one random frame of each of 16 equal segments (SSv2) "
                            "(default: random)")
-    clip.add_argument("--rate", type=_integer(1), help="frames between sampled frames, for --sampling random (default: 4)")
+    clip.add_argument("--rate", type=_integer(1), help="frames between sampled frames, for --sampling random "
+                      "(default: the rate --init was trained with, from its training.json; 4 when it records none)")
     clip.add_argument("--no-flip", dest="flip", action="store_const", const=False,
                       help="no random horizontal flip: for labels that name a direction (SSv2's \"left\"/\"right\" "
                            "classes need it: a flipped \"pushing left to right\" is another class)")
@@ -795,15 +931,59 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_.add_argument("--seed", type=_integer(0), default=1, help="seed of the --synthetic clips (default: %(default)s)")
     evaluate_.add_argument("--scene", choices=SCENES, default="gradient", help="background of the --synthetic clips (default: %(default)s)")
     evaluate_.add_argument("--batch-size", type=_integer(1), default=64, help="(default: %(default)s)")
+    evaluate_.add_argument("--rate", type=_integer(1), help="--data: frames between sampled frames, the centre clip of "
+                           "each video (default: as the checkpoint was trained: its training.json's rate for a run on "
+                           "video files; a motion-task run's clips are read as it read them)")
     evaluate_.add_argument("--json", action="store_true", help='print {"accuracy": float, "n": int, "per_class": {...}}')
     evaluate_.set_defaults(run=cmd_evaluate)
+    parser.description = _grouped_commands(helps)
     return parser
 
 
+def _resume_command(argv: list[str], args) -> str:
+    "The command that continues this run: the same arguments, with --resume (the latest checkpoint) once."
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            if isinstance(args.resume, str) and arg == args.resume:
+                continue  # --resume CHECKPOINT: the latest checkpoint now
+        if arg == "--resume":
+            skip = True
+            continue
+        if not arg.startswith("--resume="):
+            kept.append(arg)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        prefix = "torchrun <the same options> -m videomae_minimal"
+    elif Path(sys.argv[0]).name == "videomae-minimal":
+        prefix = "videomae-minimal"
+    else:
+        prefix = f"{shlex.quote(sys.executable)} -m videomae_minimal"
+    return f"{prefix} {shlex.join([*kept, '--resume'])}"
+
+
+def _interrupted(args, argv: list[str], e: KeyboardInterrupt) -> int:
+    "Ctrl-C: one message, no traceback, exit status 130 (128 + SIGINT), as a shell reports a Ctrl-C."
+    if isinstance(e, RunInterrupted) and e.checkpoint is not None:
+        print(f"videomae-minimal {args.command}: interrupted (Ctrl-C) after step {e.step} of {e.total}; saved "
+              f"{e.checkpoint}\ncontinue with: {_resume_command(argv, args)}", file=sys.stderr)
+    elif args.command in ("pretrain", "finetune") and Path(args.out).is_dir() and any(Path(args.out).glob("checkpoint-*")):
+        print(f"videomae-minimal {args.command}: interrupted (Ctrl-C); the last checkpoint in {args.out} is kept\n"
+              f"continue with: {_resume_command(argv, args)}", file=sys.stderr)
+    else:
+        print(f"videomae-minimal {args.command}: interrupted (Ctrl-C)" +
+              ("; no step was done, nothing to resume" if args.command in ("pretrain", "finetune") else ""),
+              file=sys.stderr)
+    return 130
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
     try:
         result = args.run(args)
+    except KeyboardInterrupt as e:  # a RunInterrupted (a checkpoint was saved), or a Ctrl-C elsewhere
+        return _interrupted(args, argv, e)
     except (CommandError, ValueError, IndexError, OSError) as e:  # VideoReadError and CheckpointError are ValueErrors
         print(f"videomae-minimal {args.command}: error: {e}", file=sys.stderr)
         return 2
