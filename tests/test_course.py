@@ -498,7 +498,8 @@ def class_of_students():
         "hal": ({"04_sinusoidal_positions_jsmith.ipynb": solved04,
                  "05_tube_masking.ipynb": inserted_before(instructor("05_tube_masking.ipynb"), "check-tube-mask",
                                                           code_cell(DEAF_LOOP, "deaf"))}, (2, 0)),
-        "two_copies": ({"05_tube_masking.ipynb": solved05, "05_tube_masking (1).ipynb": solved05,
+        "two_copies": ({"05_tube_masking.ipynb": solved05, "05_tube_masking (1).ipynb": {  # a different draft: ambiguous
+                            **solved05, "cells": solved05["cells"] + [{"cell_type": "markdown", "metadata": {}, "source": "v2"}]},
                         "04_sinusoidal_positions.ipynb": with_solution(  # transformers' own table, returned
                             instructor("04_sinusoidal_positions.ipynb"), "sinusoid_table_solution", RETURN_THE_REFERENCE)},
                        (0, 0)),
@@ -629,6 +630,7 @@ def test_06_scores_each_implementation_and_02_and_03_cheats_do_not_pay(tmp_path)
     """06 has two graded checks, nbgrader's way: eager (2 points) and SDPA (1 point); a wrong SDPA costs only its
     point, with the grader's own comparison saying what differs. Under the sandbox, 02 returning transformers' own
     resize scores 0, and so does 03's zeros with torch's comparisons patched to say True (they pass in-kernel)."""
+    sandbox_or_skip()  # without it both cheats pay: the checks run in the student's kernel
     fused = "y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attention_dropout if self.training else 0.0)"
     nb = instructor("06_sdpa_encoder.ipynb")
     cell = next(c for c in nb["cells"] if c["id"] == "c011")
@@ -641,16 +643,15 @@ def test_06_scores_each_implementation_and_02_and_03_cheats_do_not_pay(tmp_path)
     write(with_solution(instructor("03_tubelet_patches.ipynb"), "to_tubelets_solution", PATCH_THE_CHECKS),
           tmp_path / "sub" / "03_tubelet_patches.ipynb")
     report = course.grade(tmp_path / "sub", ROOT, timeout=60, notebooks=["02", "03", "06"], jobs=2)
+    assert report["sandbox"]
     assert [(e["exercise"], e["name"], e["points"], e["max"]) for e in report["exercises"]] == [
-        ("resized_shape", "resized_shape", 0.0, 1.0), ("to_tubelets", "to_tubelets", 0.0 if report["sandbox"] else 2.0, 2.0),
+        ("resized_shape", "resized_shape", 0.0, 1.0), ("to_tubelets", "to_tubelets", 0.0, 2.0),
         ("attention", "attention_eager", 2.0, 2.0), ("attention", "attention_sdpa", 0.0, 1.0)]
-    if report["sandbox"]:  # compared in the grader's process; transformers is not in the kernel
-        assert "ModuleNotFoundError" in report["exercises"][0]["message"] and "transformers" in report["exercises"][0]["message"]
-        assert report["exercises"][1]["message"].startswith("your tubelets are not the pixels Conv3d sees"), report
-        assert report["exercises"][3]["message"].startswith("sdpa: your attention differs from transformers' by up to"), report
-    else:
-        assert report["exercises"][3]["message"].startswith("AssertionError: sdpa: your attention differs"), report
-    assert report["total"] == (2.0 if report["sandbox"] else 4.0) and report["max"] == 6.0
+    # compared in the grader's process; transformers is not in the kernel
+    assert "ModuleNotFoundError" in report["exercises"][0]["message"] and "transformers" in report["exercises"][0]["message"]
+    assert report["exercises"][1]["message"].startswith("your tubelets are not the pixels Conv3d sees"), report
+    assert report["exercises"][3]["message"].startswith("sdpa: your attention differs from transformers' by up to"), report
+    assert report["total"] == 2.0 and report["max"] == 6.0
 
 
 def trusted_verdict(grade_id, tmp_path, **names):
