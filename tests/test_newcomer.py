@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from videomae_minimal.cli import COMMAND_GROUPS, main
@@ -162,9 +161,9 @@ def test_ctrl_c_during_pretrain_saves_a_checkpoint_and_resumes(tmp_path):
 
 # --- 4, 5. progress of make-synthetic; --version and the grouped --help -------------------------------------------------
 def test_make_synthetic_says_how_far_it_is(capsys, tmp_path, monkeypatch):
-    from videomae_minimal import cli
+    from videomae_minimal.cli_training import ReportingClips
 
-    monkeypatch.setattr(cli.ReportingClips, "EVERY", 0.0)  # a line per clip, not one every 2 s
+    monkeypatch.setattr(ReportingClips, "EVERY", 0.0)  # a line per clip, not one every 2 s
     status, out, err = run_main(capsys, "make-synthetic", tmp_path / "clips", "--num", "3")
     assert status == 0, err
     assert [line.split("] ")[1] for line in err.splitlines() if "] clip " in line] == \
