@@ -102,6 +102,20 @@ def test_evaluate_reads_video_files_at_the_rate_that_fits(capsys):
     assert err.count("rate 4 needs 61: read at rate 1") == 8
 
 
+def test_finetune_on_video_files_takes_the_rate_of_its_init_and_evaluate_reads_it_back(capsys, tmp_path):
+    "finetune --data records the rate it trained at, from --init's training.json; evaluate --data then reads at it."
+    out = tmp_path / "run"
+    status, _, err = run_main(capsys, "finetune", "--data", CLIPS[0].parent, "--init", FINETUNED.parent / "tiny-pretrained",
+                              "--steps", "1", "--batch-size", "2", "--workers", "0", "--val-fraction", "0", "--quiet",
+                              "--out", out)
+    assert status == 0, err
+    assert json.loads((out / "training.json").read_text())["args"]["rate"] == 1  # the motion task's: consecutive
+    assert trained_rate(out) == (1, f"as trained, from {out / 'training.json'}", True)
+    status, out_text, err = run_main(capsys, "evaluate", "--checkpoint", out, "--data", CLIPS[0].parent, "--json")
+    assert status == 0, err
+    assert f"sampling rate 1 (as trained, from {out / 'training.json'})" in err and json.loads(out_text)["n"] == 8
+
+
 # --- 2. make demo in a clean clone -------------------------------------------------------------------------------------
 def test_make_demo_leaves_a_clone_clean(tmp_path):
     "The Makefile's own demo target in a fresh clone of HEAD, with this interpreter: the picture lands in ignored out/."
