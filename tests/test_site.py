@@ -4,7 +4,7 @@ The site is built once for this module from the notebooks as committed (their st
 a temporary folder, then served with the standard library's http.server. Every page is opened and must have: no
 console error, no failed request, no raw `$$` left and MathJax's elements where the page has math, every image
 loaded, every internal link (and its #anchor) pointing at something that exists; on a notebook's page, no code block
-that scrolls sideways, no exporter directive (`#| export`) shown, and the install cell folded away. A page opened from disk (file://)
+that scrolls sideways, no formula wider than the column, no exporter directive (`#| export`) shown, and the install cell folded away. A page opened from disk (file://)
 must render its math and search too. Screenshots of 00, 05 and 07 (the top, and the first figure) go to out/screenshots/ (not in git).
 Under CI=true a missing browser (or Playwright) is a failure; elsewhere the module skips, saying why.
 """
@@ -109,6 +109,8 @@ MEASURE = """async () => {
     setupShown: [...document.querySelectorAll('div.cell_input')].filter(e => e.checkVisibility()  // not in a closed <details>
                                                                       && /"pip",\\s*"install"|^\\s*[%!]pip install/m.test(e.textContent)).length,
     setupFolded: document.querySelectorAll('div.tag_hide-cell details').length,
+    wideMath: [...document.querySelectorAll('mjx-container[display="true"]')]
+                .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => (e.textContent || '').slice(0, 40)),
   };
 }"""
 
@@ -191,6 +193,7 @@ def test_every_page_renders_in_chromium(browser, site, server):
         assert any(h.endswith(stem) for h in found["download"]), f"{notebook}: no download link to {stem}"
         assert found["prev"] and found["next"], f"{notebook}: no previous/next links"
         assert not found["wideCode"], f"{notebook}: {found['wideCode']} code blocks scroll sideways"
+        assert not found["wideMath"], f"{notebook}: formulas wider than the page's column: {found['wideMath']}"
         assert not found["directives"], f"{notebook}: {found['directives']} cells show the exporter's #| directives"
         assert found["setupFolded"] >= 1 and not found["setupShown"], f"{notebook}: the install cell is not folded away"
         if "/" not in notebook:  # a core notebook teaches with a figure (tools/course_stats.py); appendices may not
