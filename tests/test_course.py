@@ -405,7 +405,9 @@ def test_matching_by_nbgrader_metadata_nested_folders_and_ambiguity(tmp_path):
                      "05_tube_masking.ipynb": [nested / "Untitled3.ipynb"]}
     (nested / "tube_masking_notes.ipynb").write_text(json.dumps({"cells": [], "metadata": {}}))  # named, but no cells
     assert course.match_submission(tmp_path, paths)["05_tube_masking.ipynb"] == [nested / "Untitled3.ipynb"]
-    write(instructor("05_tube_masking.ipynb"), nested / "05_tube_masking (1).ipynb")
+    draft = instructor("05_tube_masking.ipynb")  # a second, different draft (identical copies are graded once)
+    draft["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "my second try"})
+    write(draft, nested / "05_tube_masking (1).ipynb")
     candidates = course.match_submission(tmp_path, paths)["05_tube_masking.ipynb"]
     record = course.grade_notebook(tmp_path, paths[1], ROOT, timeout=5, candidates=candidates)  # no kernel started
     assert record["results"][0].points == 0
