@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .notebooks import GradingError
 
-__all__ = ['TrustedCheck', 'TRUSTED_CHECKS', 'prepared', 'module_dirs', 'missing_hidden_module']
+__all__ = ['TrustedCheck', 'TRUSTED_CHECKS', 'prepared', 'module_dirs', 'missing_hidden_module', 'read_results',
+           'ResultsRefused', 'RESULTS_LIMIT']
 
 # ---------------------------------------------------------------------------------------------- trusted checks
 @dataclass
@@ -26,10 +27,16 @@ class TrustedCheck:
         return self.dump.replace("__RESULTS__", repr(str(results))).replace("__INPUTS__", repr(str(inputs)))
 
     def verdict(self, path: Path, expected) -> str | None:
+        import io
+
         import torch
 
         try:
-            saved = torch.load(path, weights_only=True)  # written by student code: tensors only, no pickle
+            data = read_results(path)
+        except ResultsRefused as e:
+            return str(e)
+        try:
+            saved = torch.load(io.BytesIO(data), weights_only=True)  # written by student code: tensors only, no pickle
         except Exception as e:
             return f"the grader could not read your results ({type(e).__name__}: {e})"
         if not isinstance(saved, dict):
@@ -38,6 +45,44 @@ class TrustedCheck:
             return self.compare(saved, expected)
         except Exception as e:  # a result of the wrong kind (a string where a tensor belongs): the student's answer
             return f"your results could not be compared ({type(e).__name__}: {e})"
+
+
+RESULTS_LIMIT = 64 * 2**20  # bytes: the largest results file a check reads (the biggest honest one is under 2 MiB)
+RESULTS_SECONDS = 10.0  # the longest the grader spends reading one
+
+
+class ResultsRefused(Exception):
+    "A results file the grader will not read: its message says why, for the student's feedback."
+
+
+def read_results(path: Path, limit: int = RESULTS_LIMIT, seconds: float = RESULTS_SECONDS) -> bytes:
+    """The bytes of a results file the student's kernel wrote, read as hostile: never through a link, only a regular
+    file (a FIFO would block the grader forever), without blocking, at most `limit` bytes and `seconds` of reading."""
+    import os
+    import stat
+    import time
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ResultsRefused("your code wrote no results (did the check cell run to the end?)") from None
+    except OSError as e:  # ELOOP: a symbolic link
+        raise ResultsRefused(f"your results file is not a plain file the grader reads ({e.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ResultsRefused("your results file is not a regular file (a FIFO, a device or a folder)")
+        if info.st_size > limit:
+            raise ResultsRefused(f"your results file holds {info.st_size} bytes, more than the {limit} a check reads")
+        chunks, size, deadline = [], 0, time.monotonic() + seconds
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit or time.monotonic() > deadline:
+                raise ResultsRefused(f"your results file grew past {limit} bytes or {seconds:g} s of reading")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _differs(got, expected, what: str, tolerance: float) -> str | None:
@@ -188,6 +233,10 @@ def _dump_masks():
     results["again"] = tube_mask(3, (4, 5, 6), 0.75, generator=torch.Generator().manual_seed(1))
     results["none"] = tube_mask(2, (8, 14, 14), 0.0)
     results["base"] = tube_mask(2, (8, 14, 14), 0.9, generator=torch.Generator().manual_seed(0))
+    fresh = torch.load(__INPUTS__, weights_only=True)["seeds"].tolist()  # drawn by the grader as it grades
+    results["fresh"] = torch.cat([tube_mask(1, (2, 4, 4), 0.5, generator=torch.Generator().manual_seed(seed))
+                                  for seed in fresh])
+    results["fresh_again"] = tube_mask(1, (2, 4, 4), 0.5, generator=torch.Generator().manual_seed(fresh[0]))
     torch.save(results, __RESULTS__)
 
 
@@ -222,6 +271,37 @@ def _compare_masks(saved: dict, expected=None) -> str | None:
         return "the base grid at 0.9 should hide int(0.9 * 196) = 176 positions x 8 steps per sample"
     if (base.reshape(2, 8, 196) != base.reshape(2, 8, 196)[:, :1]).any():
         return "the base grid at 0.9: a tube hides the same positions at every time step"
+    return _compare_randomness(saved.get("fresh"), saved.get("fresh_again"))
+
+
+MASK_SEEDS = 64  # fresh generator seeds per grading, each giving one (2, 4, 4) tube mask at 0.5: 8 of 16 positions
+
+
+def _prepare_masks():
+    import secrets
+
+    import torch
+
+    return {"seeds": torch.tensor([secrets.randbits(62) for _ in range(MASK_SEEDS)])}, None
+
+
+def _compare_randomness(fresh, again) -> str | None:
+    """Masks drawn from seeds the student could not know: a random mask differs from seed to seed (12,870 ways to
+    hide 8 of 16 positions), repeats for a repeated seed, and hides every position about half the time."""
+    import torch
+
+    if not isinstance(fresh, torch.Tensor) or tuple(fresh.shape) != (MASK_SEEDS, 32) or fresh.dtype != torch.bool:
+        return f"tube_mask(1, (2, 4, 4), 0.5) for {MASK_SEEDS} seeds should give {MASK_SEEDS} bool masks of 32 tokens"
+    if not isinstance(again, torch.Tensor) or not torch.equal(again[0], fresh[0]):
+        return "the same generator seed must give the same mask"
+    distinct = len({tuple(row.tolist()) for row in fresh})
+    if distinct < MASK_SEEDS // 2:
+        return (f"your masks are not random: {MASK_SEEDS} generator seeds gave only {distinct} different masks "
+                "(draw the positions with the generator you are given)")
+    share = fresh[:, :16].float().mean(dim=0)  # (16,): how often each position is hidden
+    if share.min() < 0.15 or share.max() > 0.85:
+        return (f"your masks do not spread over the frame: over {MASK_SEEDS} seeds some positions are hidden "
+                f"{share.min():.0%} of the time and others {share.max():.0%} (each should be about 50%)")
     return None
 
 
@@ -508,7 +588,7 @@ def _compare_classifier(saved: dict, expected: dict) -> str | None:
 TRUSTED_CHECKS = {  # every graded check: a solution that patches torch or numpy in its kernel changes nothing here
     "sample_frame_indices": TrustedCheck(SAMPLER_DUMP, (), _compare_sampled_indices, _prepare_sampled_indices),
     "to_tubelets": TrustedCheck(TUBELETS_DUMP, (), _compare_tubelets, _prepare_tubelets),
-    "tube_mask": TrustedCheck(MASK_DUMP, (), _compare_masks),
+    "tube_mask": TrustedCheck(MASK_DUMP, (), _compare_masks, _prepare_masks),
     "reconstruction_targets": TrustedCheck(TARGETS_DUMP, (), _compare_targets, _prepare_targets),
     "resized_shape": TrustedCheck(RESIZE_DUMP, ("transformers",), _compare_resized_shapes, _prepare_resized_shapes),
     "sinusoid_table": TrustedCheck(SINUSOID_DUMP, ("transformers",), _compare_sinusoid_tables),
