@@ -85,6 +85,13 @@ def read_results(path: Path, limit: int = RESULTS_LIMIT, seconds: float = RESULT
         os.close(fd)
 
 
+def fresh_seed() -> int:
+    "A seed drawn while grading, from the operating system: inputs a student's code cannot have seen before."
+    import secrets
+
+    return secrets.randbits(62)
+
+
 def _differs(got, expected, what: str, tolerance: float) -> str | None:
     "What is wrong with one result tensor against the expected one, or None."
     import torch
@@ -185,7 +192,7 @@ print("to_tubelets and from_tubelets: the grader compares your tubelets")
 def _prepare_tubelets():
     import torch
 
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(fresh_seed())  # drawn as it grades: no answer file made before fits
     video = torch.randn(2, 4, 3, 32, 48, generator=generator)  # (B, T, C, H, W): a 2 x 2 x 3 grid of 2 x 16 x 16 tubes
     conv = torch.nn.Conv3d(3, 8, kernel_size=(2, 16, 16), stride=(2, 16, 16))
     with torch.no_grad():
@@ -278,11 +285,9 @@ MASK_SEEDS = 64  # fresh generator seeds per grading, each giving one (2, 4, 4) 
 
 
 def _prepare_masks():
-    import secrets
-
     import torch
 
-    return {"seeds": torch.tensor([secrets.randbits(62) for _ in range(MASK_SEEDS)])}, None
+    return {"seeds": torch.tensor([fresh_seed() for _ in range(MASK_SEEDS)])}, None
 
 
 def _compare_randomness(fresh, again) -> str | None:
@@ -331,7 +336,7 @@ def _prepare_targets():
     import torch
     from ..processing import IMAGENET_MEAN, IMAGENET_STD
 
-    pixel_values = torch.randn(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # normalised, (B, T, C, H, W)
+    pixel_values = torch.randn(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(fresh_seed()))  # normalised
     frames = pixel_values * torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
     expected = {}
     for norm_pix in (False, True):
@@ -479,7 +484,7 @@ def _prepare_attention():
 
     hf_config = HFConfig(hidden_size=32, num_attention_heads=4)
     hf_config._attn_implementation = "eager"
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(fresh_seed())  # drawn as it grades: no answer file made before fits
     theirs = VideoMAEAttention(hf_config).eval()
     a = theirs.attention
     with torch.no_grad():
@@ -555,7 +560,7 @@ def _prepare_classifier():
     import transformers
     from ..checkpoints import from_transformers_state_dict
 
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(fresh_seed())  # drawn as it grades: no answer file made before fits
     pixel_values = torch.randn(2, 4, 3, 32, 32, generator=generator)  # (B, T, C, H, W)
     labels = torch.tensor([1, 4])
     inputs, expected = {"pixel_values": pixel_values, "labels": labels}, {}
