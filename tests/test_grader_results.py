@@ -83,3 +83,15 @@ def test_a_tube_mask_without_randomness_scores_nothing(student_dir, tmp_path):
         "05_tube_masking.ipynb": with_solution(instructor("05_tube_masking.ipynb"), "tube_mask_solution", fixed)})
     result = by_notebook(course.grade(sub, notebooks=["05"]))["05_tube_masking.ipynb"]
     assert not result["passed"] and "your masks are not random" in result["message"], result  # full marks before
+
+
+def test_a_results_file_made_in_advance_fails_the_sizes_drawn_while_grading():
+    "Tables for the fixed cases only (all a student could know in advance) no longer pass: the drawn sizes are missing."
+    from videomae_minimal.positions import sinusoid_table
+
+    inputs, drawn = trusted_checks._prepare_sinusoid_tables()
+    advance = {f"{n}x{dim}": sinusoid_table(n, dim) for n, dim in trusted_checks.SINUSOID_CASES}
+    verdict = trusted_checks._compare_sinusoid_tables(advance, drawn)
+    assert verdict is not None and f"({drawn[0][0]}, {drawn[0][1]})" in verdict, verdict
+    answered = {**advance, **{f"{n}x{dim}": sinusoid_table(n, dim) for n, dim in inputs["cases"].tolist()}}
+    assert trusted_checks._compare_sinusoid_tables(answered, drawn) is None

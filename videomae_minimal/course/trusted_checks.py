@@ -418,7 +418,8 @@ SINUSOID_DUMP = """# Self-check: sinusoid_table. The grader compares these table
 def _dump_sinusoid_tables():
     import torch
     tables = {}
-    for n, dim in %r:
+    fresh = [tuple(case) for case in torch.load(__INPUTS__, weights_only=True)["cases"].tolist()]
+    for n, dim in %r + fresh:
         table = sinusoid_table(n, dim)
         if not isinstance(table, torch.Tensor):
             raise TypeError(f"return a torch.Tensor, got {type(table).__name__}")
@@ -431,11 +432,22 @@ print("sinusoid_table: the grader compares your tables")
 """ % (SINUSOID_CASES,)
 
 
+def _prepare_sinusoid_tables():
+    "Two sizes drawn as it grades (an even and an odd width), beside the fixed cases: expected = those sizes."
+    import secrets
+
+    import torch
+
+    cases = [(2 + secrets.randbelow(400), 2 * (2 + secrets.randbelow(60))),
+             (2 + secrets.randbelow(400), 3 + 2 * secrets.randbelow(30))]
+    return {"cases": torch.tensor(cases)}, cases
+
+
 def _compare_sinusoid_tables(saved: dict, expected=None) -> str | None:
     import torch
     from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table
 
-    for n, dim in SINUSOID_CASES:
+    for n, dim in SINUSOID_CASES + [tuple(case) for case in expected or []]:
         table, expected = saved.get(f"{n}x{dim}"), get_sinusoid_encoding_table(n, dim)[0]
         if not isinstance(table, torch.Tensor) or table.dtype != torch.float32:
             return f"({n}, {dim}): return a float32 tensor, got {getattr(table, 'dtype', type(table).__name__)}"
@@ -596,7 +608,7 @@ TRUSTED_CHECKS = {  # every graded check: a solution that patches torch or numpy
     "tube_mask": TrustedCheck(MASK_DUMP, (), _compare_masks, _prepare_masks),
     "reconstruction_targets": TrustedCheck(TARGETS_DUMP, (), _compare_targets, _prepare_targets),
     "resized_shape": TrustedCheck(RESIZE_DUMP, ("transformers",), _compare_resized_shapes, _prepare_resized_shapes),
-    "sinusoid_table": TrustedCheck(SINUSOID_DUMP, ("transformers",), _compare_sinusoid_tables),
+    "sinusoid_table": TrustedCheck(SINUSOID_DUMP, ("transformers",), _compare_sinusoid_tables, _prepare_sinusoid_tables),
     "attention_eager": TrustedCheck(ATTENTION_DUMP % ("eager", "eager", "eager", "eager", "eager"), ("transformers",),
                                     _compare_attention("eager"), _prepare_attention),
     "attention_sdpa": TrustedCheck(ATTENTION_DUMP % ("SDPA", "sdpa", "sdpa", "sdpa", "SDPA"), ("transformers",),
