@@ -95,3 +95,15 @@ def test_a_results_file_made_in_advance_fails_the_sizes_drawn_while_grading():
     assert verdict is not None and f"({drawn[0][0]}, {drawn[0][1]})" in verdict, verdict
     answered = {**advance, **{f"{n}x{dim}": sinusoid_table(n, dim) for n, dim in inputs["cases"].tolist()}}
     assert trusted_checks._compare_sinusoid_tables(answered, drawn) is None
+
+
+def test_sampled_indices_made_in_advance_miss_the_cases_drawn_while_grading():
+    "Answers to every fixed case, right ones, still fail: the 8 cases drawn as the grader grades are not in them."
+    inputs, expected = trusted_checks._prepare_sampled_indices()
+    fixed = {f"{seed}:{n}:{rate}:{length}" for seed, n, rate, length in trusted_checks.SAMPLER_CASES}
+    advance = {"is_int64_array": torch.tensor(True), "first": torch.arange(16.0),
+               **{key: torch.as_tensor(value, dtype=torch.float64) for key, value in expected.items()
+                  if key in fixed or key == "generator"}}
+    assert len(inputs["cases"]) == 8 and "the docs' sampler gives" in trusted_checks._compare_sampled_indices(advance, expected)
+    whole = {**advance, **{key: torch.as_tensor(value, dtype=torch.float64) for key, value in expected.items()}}
+    assert trusted_checks._compare_sampled_indices(whole, expected) is None
