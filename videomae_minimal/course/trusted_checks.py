@@ -387,7 +387,8 @@ RESIZE_DUMP = """# Self-check: resized_shape. The grader compares your sizes wit
 def _dump_resized_shapes():
     import torch
     shapes = {}
-    for height, width, size in %r:
+    fresh = [tuple(case) for case in torch.load(__INPUTS__, weights_only=True)["cases"].tolist()]  # drawn as it grades
+    for height, width, size in %r + fresh:
         shapes[f"{height}x{width}@{size}"] = torch.tensor([float(s) for s in resized_shape(height, width, size)])
     shapes["explicit"] = torch.tensor([float(s) for s in resized_shape(256, 340, (112, 160))])
     torch.save(shapes, __RESULTS__)
@@ -399,12 +400,17 @@ print("resized_shape: the grader compares your sizes")
 
 
 def _prepare_resized_shapes():
+    import secrets
+
     import numpy as np
+    import torch
     from transformers.image_transforms import get_resize_output_image_size
 
-    return None, {f"{h}x{w}@{size}": tuple(get_resize_output_image_size(np.zeros((h, w, 3), np.uint8), size=size,
-                                                                         default_to_square=False))
-                  for h, w, size in RESIZE_CASES}
+    fresh = [(16 + secrets.randbelow(2000), 16 + secrets.randbelow(2000), 16 + secrets.randbelow(300)) for _ in range(6)]
+    return {"cases": torch.tensor(fresh)}, {
+        f"{h}x{w}@{size}": tuple(get_resize_output_image_size(np.zeros((h, w, 3), np.uint8), size=size,
+                                                              default_to_square=False))
+        for h, w, size in RESIZE_CASES + fresh}
 
 
 def _compare_resized_shapes(saved: dict, expected: dict) -> str | None:
