@@ -10,11 +10,9 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import zipfile
 
 import nbformat
-import pytest
 
 from conftest import ROOT
 from test_course import CLI, WRONG_TUBES, instructor, sandbox_or_skip, with_solution, write

@@ -162,14 +162,6 @@ def _open_regular(path: Path):
     return os.fdopen(fd, "rb")
 
 
-def _read_regular(path: Path) -> bytes:
-    with _open_regular(path) as f:
-        try:
-            return f.read()
-        except OSError as e:
-            raise SubmissionError(f"{path}: cannot be read ({e.strerror})") from e
-
-
 def _folder_notebooks(folder: Path) -> list[Path]:
     """A submitted folder's notebooks (as `submitted_files` picks them), after looking at every entry under it
     without following anything: a link or a special file anywhere, or a folder that cannot be listed, refuses the
@@ -183,7 +175,10 @@ def _folder_notebooks(folder: Path) -> list[Path]:
             raise SubmissionError(f"{current}: cannot be listed ({e.strerror})") from e
         for entry in entries:
             path = Path(entry.path)
-            mode = entry.stat(follow_symlinks=False).st_mode
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError as e:  # gone since it was listed
+                raise SubmissionError(f"{path}: cannot be read ({e.strerror})") from e
             reason = _refused(path, mode)
             if reason:
                 raise SubmissionError(reason)
@@ -196,14 +191,19 @@ def _folder_notebooks(folder: Path) -> list[Path]:
 
 
 def _copy_checked(files: list[tuple[Path, Path]]) -> None:
-    "Each (source, target): read without following links, within SUBMISSION_LIMIT in all, written to its target."
+    """Each (source, target): read without following links, within SUBMISSION_LIMIT in all (its size looked at before
+    a byte is read), written to its target."""
     total = 0
     for source, target in files:
-        data = _read_regular(source)
-        total += len(data)
-        if total > SUBMISSION_LIMIT:
-            raise SubmissionError(f"{source}: the submission's notebooks hold more than "
-                                  f"{SUBMISSION_LIMIT // 2**20} MiB (the limit per student)")
+        with _open_regular(source) as f:
+            total += os.fstat(f.fileno()).st_size
+            if total > SUBMISSION_LIMIT:
+                raise SubmissionError(f"{source}: the submission's notebooks hold more than "
+                                      f"{SUBMISSION_LIMIT // 2**20} MiB (the limit per student)")
+            try:
+                data = f.read(SUBMISSION_LIMIT + 1)  # a file still growing stops at the limit too
+            except OSError as e:
+                raise SubmissionError(f"{source}: cannot be read ({e.strerror})") from e
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
 
