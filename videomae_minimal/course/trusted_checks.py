@@ -2,6 +2,7 @@
 results as tensors; the expected answers (from transformers, or computed here) never enter the kernel."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -632,12 +633,17 @@ TRUSTED_CHECKS = {  # every graded check: a solution that patches torch or numpy
 }
 
 
+_PREPARING = threading.Lock()  # transformers' lazy imports are not thread-safe: two notebooks prepared at once (--jobs 2)
+                               # were seen to fail with "module 'transformers' has no attribute ..."
+
+
 def prepared(check: TrustedCheck):
     "A trusted check's inputs and expected answers, made in the grader's process (needs transformers here)."
     if check.prepare is None:
         return None, None
     try:
-        return check.prepare()
+        with _PREPARING:
+            return check.prepare()
     except ImportError as e:
         raise GradingError(f"the grader compares this check with transformers in its own process: {e}") from e
 
