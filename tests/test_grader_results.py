@@ -104,6 +104,6 @@ def test_sampled_indices_made_in_advance_miss_the_cases_drawn_while_grading():
     advance = {"is_int64_array": torch.tensor(True), "first": torch.arange(16.0),
                **{key: torch.as_tensor(value, dtype=torch.float64) for key, value in expected.items()
                   if key in fixed or key == "generator"}}
-    assert len(inputs["cases"]) == 8 and "the docs' sampler gives" in trusted_checks._compare_sampled_indices(advance, expected)
+    assert len(inputs["cases"]) == len(trusted_checks.SAMPLER_CASES) + 8 and "the docs' sampler gives" in trusted_checks._compare_sampled_indices(advance, expected)
     whole = {**advance, **{key: torch.as_tensor(value, dtype=torch.float64) for key, value in expected.items()}}
     assert trusted_checks._compare_sampled_indices(whole, expected) is None

@@ -3,9 +3,11 @@ results as tensors; the expected answers (from transformers, or computed here) n
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import dumps
 from .notebooks import GradingError
 
 __all__ = ['TrustedCheck', 'TRUSTED_CHECKS', 'prepared', 'module_dirs', 'missing_hidden_module', 'read_results',
@@ -15,17 +17,27 @@ __all__ = ['TrustedCheck', 'TRUSTED_CHECKS', 'prepared', 'module_dirs', 'missing
 @dataclass
 class TrustedCheck:
     """A check compared in the grader's process. `prepare()` runs here before the kernel starts and returns the
-    inputs to give the student's code (tensors saved to __INPUTS__, or None) and the expected answers, which stay in
-    this process. The kernel runs only `dump`: the student's code on those inputs, its results saved as tensors to
-    __RESULTS__. `hide` are the modules kept out of the kernel, so that the student's code cannot return the
-    reference's own answer; `compare(saved, expected)` says what differs (None when all matches)."""
-    dump: str
+    inputs to give the student's code (drawn afresh at every grading) and the expected answers, which stay in this
+    process; `given` are fixed inputs added to those. The kernel runs only `dump`, a function of `dumps`: its source
+    text, then one call with the inputs' and results' paths and the student's definitions it names. `hide` are the
+    modules kept out of the kernel, so that the student's code cannot return the reference's own answer;
+    `compare(saved, expected)` says what differs (None when all matches)."""
+    dump: Callable
     hide: tuple[str, ...]
-    compare: object
-    prepare: object = None
+    compare: Callable
+    prepare: Callable | None = None
+    given: dict = field(default_factory=dict)
 
     def source(self, results: Path, inputs: Path) -> str:
-        return self.dump.replace("__RESULTS__", repr(str(results))).replace("__INPUTS__", repr(str(inputs)))
+        """The check cell the kernel runs. Only paths (as string literals) and the dump's own parameter names (the
+        student's definitions: a missing one is the notebook's NameError) are written into code, nothing drawn."""
+        import inspect
+
+        name = self.dump.__name__
+        students = [p for p in inspect.signature(self.dump).parameters][2:]
+        call = ", ".join([repr(str(inputs)), repr(str(results)), *students])
+        return (f"# Self-check, run by the grader: your results are compared in its own process.\n"
+                f"{inspect.getsource(self.dump)}\n\ntry:\n    {name}({call})\nfinally:\n    del {name}\n")
 
     def verdict(self, path: Path, expected) -> str | None:
         import io
@@ -110,26 +122,6 @@ def _differs(got, expected, what: str, tolerance: float) -> str | None:
 # 01 · sample_frame_indices: the Hugging Face docs' sampler, run here with the same seeds.
 SAMPLER_CASES = [(0, 16, 4, 300), (1, 8, 2, 50), (2, 16, 1, 17)] + [(seed, 16, 4, 120) for seed in range(50)]
 
-SAMPLER_DUMP = """# Self-check: sample_frame_indices. The grader compares your indices with the docs' sampler in its own process.
-def _dump_sampled_indices():
-    import numpy as np
-    import torch
-    results = {}
-    first = sample_frame_indices(16, 4, 300, rng=0)
-    results["is_int64_array"] = torch.tensor(isinstance(first, np.ndarray) and first.dtype == np.int64)
-    results["first"] = torch.as_tensor(np.asarray(first, dtype=np.float64))
-    fresh = [tuple(case) for case in torch.load(__INPUTS__, weights_only=True)["cases"].tolist()]  # drawn as it grades
-    for seed, clip_len, rate, seg_len in %r + fresh:
-        got = sample_frame_indices(clip_len, rate, seg_len, rng=np.random.RandomState(seed))
-        results[f"{seed}:{clip_len}:{rate}:{seg_len}"] = torch.as_tensor(np.asarray(got, dtype=np.float64))
-    results["generator"] = torch.as_tensor(np.asarray(sample_frame_indices(16, 4, 300, rng=np.random.default_rng(5)),
-                                                      dtype=np.float64))
-    torch.save(results, __RESULTS__)
-
-
-_dump_sampled_indices()
-print("sample_frame_indices: the grader compares your indices")
-""" % (SAMPLER_CASES,)
 
 
 def _docs_sampler(clip_len, frame_sample_rate, seg_len, seed):
@@ -157,7 +149,7 @@ def _prepare_sampled_indices():
                 for seed, n, rate, length in SAMPLER_CASES + fresh}
     end = int(np.random.default_rng(5).integers(64, 300))
     expected["generator"] = np.clip(np.linspace(end - 64, end, num=16), end - 64, end - 1).astype(np.int64)
-    return {"cases": torch.tensor(fresh)}, expected
+    return {"cases": torch.tensor(SAMPLER_CASES + fresh)}, expected
 
 
 def _compare_sampled_indices(saved: dict, expected: dict) -> str | None:
@@ -181,22 +173,6 @@ def _compare_sampled_indices(saved: dict, expected: dict) -> str | None:
 
 
 # 03 · to_tubelets and from_tubelets: what torch's Conv3d sees for each token, computed here.
-TUBELETS_DUMP = """# Self-check: to_tubelets and from_tubelets. The grader compares your tubelets with Conv3d's in its own process.
-def _dump_tubelets():
-    import torch
-    given = torch.load(__INPUTS__, weights_only=True)
-    results = {}
-    tubes = to_tubelets(given["video"], 2, 16)
-    results["tubes"] = tubes
-    results["back"] = from_tubelets(tubes, (2, 2, 3), 2, 16)
-    results["back_flat"] = from_tubelets(tubes.flatten(2), (2, 2, 3), 2, 16)
-    results["ordered"] = to_tubelets(given["ordered"], 2, 4)
-    torch.save(results, __RESULTS__)
-
-
-_dump_tubelets()
-print("to_tubelets and from_tubelets: the grader compares your tubelets")
-"""
 
 
 def _prepare_tubelets():
@@ -242,24 +218,6 @@ def _compare_tubelets(saved: dict, expected: dict) -> str | None:
 
 
 # 05 · tube_mask: its invariants, checked here on the masks the student's function drew.
-MASK_DUMP = """# Self-check: tube_mask. The grader checks your masks in its own process.
-def _dump_masks():
-    import torch
-    results = {}
-    results["mask"] = tube_mask(3, (4, 5, 6), 0.75, generator=torch.Generator().manual_seed(1))
-    results["again"] = tube_mask(3, (4, 5, 6), 0.75, generator=torch.Generator().manual_seed(1))
-    results["none"] = tube_mask(2, (8, 14, 14), 0.0)
-    results["base"] = tube_mask(2, (8, 14, 14), 0.9, generator=torch.Generator().manual_seed(0))
-    fresh = torch.load(__INPUTS__, weights_only=True)["seeds"].tolist()  # drawn by the grader as it grades
-    results["fresh"] = torch.cat([tube_mask(1, (2, 4, 4), 0.5, generator=torch.Generator().manual_seed(seed))
-                                  for seed in fresh])
-    results["fresh_again"] = tube_mask(1, (2, 4, 4), 0.5, generator=torch.Generator().manual_seed(fresh[0]))
-    torch.save(results, __RESULTS__)
-
-
-_dump_masks()
-print("tube_mask: the grader checks your masks")
-"""
 
 
 def _compare_masks(saved: dict, expected=None) -> str | None:
@@ -323,23 +281,6 @@ def _compare_randomness(fresh, again) -> str | None:
 # 07 · reconstruction_targets: the same targets cut out of the pixels one tube at a time, here.
 TARGETS_SIZES = dict(image_size=32, patch_size=16, num_frames=4, tubelet_size=2)  # a (2, 2, 2) grid of tokens
 
-TARGETS_DUMP = """# Self-check: reconstruction_targets. The grader compares your targets with the pixels in its own process.
-def _dump_targets():
-    import torch
-    from videomae_minimal.config import VideoMAEConfig  # the package's, whatever the notebook rebinds
-
-    given = torch.load(__INPUTS__, weights_only=True)
-    results = {}
-    for norm_pix in (False, True):
-        results[f"norm_pix_{norm_pix}"] = reconstruction_targets(given["pixel_values"],
-                                                                 VideoMAEConfig(**%r, norm_pix_loss=norm_pix))
-    results["flat"] = reconstruction_targets(torch.zeros(1, 4, 3, 32, 32), VideoMAEConfig(**%r, norm_pix_loss=True))
-    torch.save(results, __RESULTS__)
-
-
-_dump_targets()
-print("reconstruction_targets: the grader compares your targets")
-""" % (TARGETS_SIZES, TARGETS_SIZES)
 
 
 def _prepare_targets():
@@ -359,7 +300,7 @@ def _prepare_targets():
                 tube = (tube - tube.mean(dim=1, keepdim=True)) / (tube.var(dim=1, unbiased=True, keepdim=True).sqrt() + 1e-6)
             tubes.append(tube.reshape(2, 1536))
         expected[f"norm_pix_{norm_pix}"] = torch.stack(tubes, dim=1)  # (B, N, ts*p*p*C)
-    return {"pixel_values": pixel_values}, expected
+    return {"pixel_values": pixel_values, "sizes": TARGETS_SIZES}, expected
 
 
 def _compare_targets(saved: dict, expected: dict) -> str | None:
@@ -384,20 +325,6 @@ def _compare_targets(saved: dict, expected: dict) -> str | None:
 RESIZE_CASES = [(256, 340, 224), (360, 640, 224), (640, 360, 224), (224, 224, 224),
                 (1080, 1920, 224), (480, 853, 160), (7, 3, 224), (301, 300, 112)]
 
-RESIZE_DUMP = """# Self-check: resized_shape. The grader compares your sizes with transformers' in its own process.
-def _dump_resized_shapes():
-    import torch
-    shapes = {}
-    fresh = [tuple(case) for case in torch.load(__INPUTS__, weights_only=True)["cases"].tolist()]  # drawn as it grades
-    for height, width, size in %r + fresh:
-        shapes[f"{height}x{width}@{size}"] = torch.tensor([float(s) for s in resized_shape(height, width, size)])
-    shapes["explicit"] = torch.tensor([float(s) for s in resized_shape(256, 340, (112, 160))])
-    torch.save(shapes, __RESULTS__)
-
-
-_dump_resized_shapes()
-print("resized_shape: the grader compares your sizes")
-""" % (RESIZE_CASES,)
 
 
 def _prepare_resized_shapes():
@@ -408,7 +335,7 @@ def _prepare_resized_shapes():
     from transformers.image_transforms import get_resize_output_image_size
 
     fresh = [(16 + secrets.randbelow(2000), 16 + secrets.randbelow(2000), 16 + secrets.randbelow(300)) for _ in range(6)]
-    return {"cases": torch.tensor(fresh)}, {
+    return {"cases": torch.tensor(RESIZE_CASES + fresh)}, {
         f"{h}x{w}@{size}": tuple(get_resize_output_image_size(np.zeros((h, w, 3), np.uint8), size=size,
                                                               default_to_square=False))
         for h, w, size in RESIZE_CASES + fresh}
@@ -430,22 +357,6 @@ def _compare_resized_shapes(saved: dict, expected: dict) -> str | None:
 # 04 · sinusoid_table.
 SINUSOID_CASES = [(50, 16), (1568, 64), (1568, 768), (7, 5)]  # the instructor's check's cases, hidden ones included
 
-SINUSOID_DUMP = """# Self-check: sinusoid_table. The grader compares these tables with transformers' in its own process.
-def _dump_sinusoid_tables():
-    import torch
-    tables = {}
-    fresh = [tuple(case) for case in torch.load(__INPUTS__, weights_only=True)["cases"].tolist()]
-    for n, dim in %r + fresh:
-        table = sinusoid_table(n, dim)
-        if not isinstance(table, torch.Tensor):
-            raise TypeError(f"return a torch.Tensor, got {type(table).__name__}")
-        tables[f"{n}x{dim}"] = table.detach().cpu().clone()
-    torch.save(tables, __RESULTS__)
-
-
-_dump_sinusoid_tables()
-print("sinusoid_table: the grader compares your tables")
-""" % (SINUSOID_CASES,)
 
 
 def _prepare_sinusoid_tables():
@@ -456,7 +367,7 @@ def _prepare_sinusoid_tables():
 
     cases = [(2 + secrets.randbelow(400), 2 * (2 + secrets.randbelow(60))),
              (2 + secrets.randbelow(400), 3 + 2 * secrets.randbelow(30))]
-    return {"cases": torch.tensor(cases)}, cases
+    return {"cases": torch.tensor(SINUSOID_CASES + cases)}, cases
 
 
 def _compare_sinusoid_tables(saved: dict, expected=None) -> str | None:
@@ -478,30 +389,6 @@ def _compare_sinusoid_tables(saved: dict, expected=None) -> str | None:
 
 # 06 · Attention, one check per implementation. The grader makes transformers' attention with random weights, gives
 # the kernel those weights (in our fused-qkv names) and the tokens, and compares what the student's module returns.
-ATTENTION_DUMP = """# Self-check: Attention, %s. The grader compares your results with transformers' attention in its own process.
-def _dump_attention():
-    import torch
-    given = torch.load(__INPUTS__, weights_only=True)
-    results = {}
-    with torch.no_grad():
-        ours = Attention(32, 4, qkv_bias=True, attn_implementation=%r)
-        ours.load_state_dict(given["state"])
-        got = ours(given["tokens"])
-        if not (isinstance(got, tuple) and len(got) == 2):
-            raise TypeError(f"%s: return a pair (output, probabilities), got {type(got).__name__}")
-        results["output"] = got[0]
-        if got[1] is not None:
-            results["probabilities"] = got[1]
-        results["asked_output"], results["asked_probabilities"] = ours(given["tokens"], output_attentions=True)
-        plain = Attention(32, 4, qkv_bias=False, attn_implementation=%r)
-        plain.load_state_dict({k: v for k, v in given["state"].items() if not k.endswith("_bias")})
-        results["no_bias_output"] = plain(given["tokens"])[0]
-    torch.save({k: v for k, v in results.items() if v is not None}, __RESULTS__)
-
-
-_dump_attention()
-print("Attention, %s: the grader compares your results")
-"""
 
 
 def _prepare_attention():
@@ -559,28 +446,6 @@ def _compare_attention(implementation: str):
 CLASSIFIER_SIZES = dict(image_size=32, patch_size=16, num_frames=4, hidden_size=32, num_hidden_layers=1,
                         num_attention_heads=4, intermediate_size=64, num_labels=5)
 
-CLASSIFIER_DUMP = """# Self-check: the classifier's pooling. The grader compares your logits with transformers' in its own process.
-def _dump_classifier():
-    import torch
-    from videomae_minimal.checkpoints import load_weights
-    from videomae_minimal.config import VideoMAEConfig
-
-    given = torch.load(__INPUTS__, weights_only=True)
-    results = {}
-    for pooling in ("mean", "cls"):
-        ours = VideoMAEForVideoClassification(VideoMAEConfig(**%r, use_mean_pooling=pooling == "mean")).eval()
-        load_weights(ours, given[f"state_{pooling}"])
-        with torch.no_grad():
-            out = ours(given["pixel_values"], labels=given["labels"])
-        results[f"logits_{pooling}"] = out.logits
-        if out.loss is not None:
-            results[f"loss_{pooling}"] = out.loss
-    torch.save(results, __RESULTS__)
-
-
-_dump_classifier()
-print("classifier pooling: the grader compares your logits")
-""" % (CLASSIFIER_SIZES,)
 
 
 def _prepare_classifier():
@@ -591,7 +456,7 @@ def _prepare_classifier():
     generator = torch.Generator().manual_seed(fresh_seed())  # drawn as it grades: no answer file made before fits
     pixel_values = torch.randn(2, 4, 3, 32, 32, generator=generator)  # (B, T, C, H, W)
     labels = torch.tensor([1, 4])
-    inputs, expected = {"pixel_values": pixel_values, "labels": labels}, {}
+    inputs, expected = {"pixel_values": pixel_values, "labels": labels, "sizes": CLASSIFIER_SIZES}, {}
     for pooling in ("mean", "cls"):
         theirs = transformers.VideoMAEForVideoClassification(
             transformers.VideoMAEConfig(**CLASSIFIER_SIZES, use_mean_pooling=pooling == "mean")).eval()
@@ -619,17 +484,21 @@ def _compare_classifier(saved: dict, expected: dict) -> str | None:
 
 
 TRUSTED_CHECKS = {  # every graded check: a solution that patches torch or numpy in its kernel changes nothing here
-    "sample_frame_indices": TrustedCheck(SAMPLER_DUMP, (), _compare_sampled_indices, _prepare_sampled_indices),
-    "to_tubelets": TrustedCheck(TUBELETS_DUMP, (), _compare_tubelets, _prepare_tubelets),
-    "tube_mask": TrustedCheck(MASK_DUMP, (), _compare_masks, _prepare_masks),
-    "reconstruction_targets": TrustedCheck(TARGETS_DUMP, (), _compare_targets, _prepare_targets),
-    "resized_shape": TrustedCheck(RESIZE_DUMP, ("transformers",), _compare_resized_shapes, _prepare_resized_shapes),
-    "sinusoid_table": TrustedCheck(SINUSOID_DUMP, ("transformers",), _compare_sinusoid_tables, _prepare_sinusoid_tables),
-    "attention_eager": TrustedCheck(ATTENTION_DUMP % ("eager", "eager", "eager", "eager", "eager"), ("transformers",),
-                                    _compare_attention("eager"), _prepare_attention),
-    "attention_sdpa": TrustedCheck(ATTENTION_DUMP % ("SDPA", "sdpa", "sdpa", "sdpa", "SDPA"), ("transformers",),
-                                   _compare_attention("sdpa"), _prepare_attention),
-    "classifier_pooling": TrustedCheck(CLASSIFIER_DUMP, ("transformers",), _compare_classifier, _prepare_classifier),
+    "sample_frame_indices": TrustedCheck(dumps.dump_sampled_indices, (), _compare_sampled_indices,
+                                         _prepare_sampled_indices),
+    "to_tubelets": TrustedCheck(dumps.dump_tubelets, (), _compare_tubelets, _prepare_tubelets),
+    "tube_mask": TrustedCheck(dumps.dump_masks, (), _compare_masks, _prepare_masks),
+    "reconstruction_targets": TrustedCheck(dumps.dump_targets, (), _compare_targets, _prepare_targets),
+    "resized_shape": TrustedCheck(dumps.dump_resized_shapes, ("transformers",), _compare_resized_shapes,
+                                  _prepare_resized_shapes),
+    "sinusoid_table": TrustedCheck(dumps.dump_sinusoid_tables, ("transformers",), _compare_sinusoid_tables,
+                                   _prepare_sinusoid_tables),
+    "attention_eager": TrustedCheck(dumps.dump_attention, ("transformers",), _compare_attention("eager"),
+                                    _prepare_attention, {"implementation": "eager"}),
+    "attention_sdpa": TrustedCheck(dumps.dump_attention, ("transformers",), _compare_attention("sdpa"),
+                                   _prepare_attention, {"implementation": "sdpa"}),
+    "classifier_pooling": TrustedCheck(dumps.dump_classifier, ("transformers",), _compare_classifier,
+                                       _prepare_classifier),
 }
 
 
@@ -638,12 +507,14 @@ _PREPARING = threading.Lock()  # transformers' lazy imports are not thread-safe:
 
 
 def prepared(check: TrustedCheck):
-    "A trusted check's inputs and expected answers, made in the grader's process (needs transformers here)."
+    """A trusted check's inputs for the kernel (drawn now, with its fixed `given` ones) and expected answers, made
+    in the grader's process (needs transformers here)."""
     if check.prepare is None:
-        return None, None
+        return dict(check.given), None
     try:
         with _PREPARING:
-            return check.prepare()
+            inputs, expected = check.prepare()
+        return {**inputs, **check.given}, expected
     except ImportError as e:
         raise GradingError(f"the grader compares this check with transformers in its own process: {e}") from e
 
