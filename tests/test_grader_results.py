@@ -1,13 +1,16 @@
-"""The grader reads a kernel's results as hostile, and tests the randomness of random functions on seeds it draws
-while grading. The read is in the grader's own process: a FIFO, a link or a huge file at the results path must cost
-that check its points with a reason, quickly, and never hang or crash the class run."""
+"""Results that cannot be forged or turned into a hang. Every trusted check's inputs are drawn while grading, so a
+results file made in advance fails; the grader reads a kernel's results as hostile, in its own process: a FIFO, a
+link or a huge file at the results path costs that check its points with a reason, quickly, and never hangs or
+crashes the class run; random functions are tested for randomness on seeds drawn while grading."""
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import ROOT
 from test_course import by_notebook, instructor, sandbox_or_skip, submission_from, student_dir, with_solution  # noqa: F401
 from videomae_minimal import course
 from videomae_minimal.course import trusted_checks
@@ -107,3 +110,91 @@ def test_sampled_indices_made_in_advance_miss_the_cases_drawn_while_grading():
     assert len(inputs["cases"]) == len(trusted_checks.SAMPLER_CASES) + 8 and "the docs' sampler gives" in trusted_checks._compare_sampled_indices(advance, expected)
     whole = {**advance, **{key: torch.as_tensor(value, dtype=torch.float64) for key, value in expected.items()}}
     assert trusted_checks._compare_sampled_indices(whole, expected) is None
+
+
+def tensors_in(value) -> list:
+    "Every tensor inside a check's inputs (dicts and lists walked), in a stable order."
+    if isinstance(value, dict):
+        return [t for key in sorted(value) for t in tensors_in(value[key])]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in tensors_in(item)]
+    return [value] if isinstance(value, torch.Tensor) else []
+
+
+def test_every_check_draws_its_inputs_anew_and_its_kernel_code_is_a_module_function(tmp_path):
+    """Two gradings give every trusted check different inputs (so no results file made before can match), while
+    the code the kernel runs is the same: a function of course/dumps.py, then one call naming the student's
+    definitions; the inputs travel as data."""
+    import inspect
+    import tomllib
+
+    from videomae_minimal.course import dumps
+
+    cells = set()
+    for name, check in trusted_checks.TRUSTED_CHECKS.items():
+        assert check.dump.__module__ == dumps.__name__ and check.dump.__name__ in dumps.__all__, name
+        first, second = (tensors_in(trusted_checks.prepared(check)[0]) for _ in range(2))
+        assert len(first) == len(second) and any(not torch.equal(a, b) for a, b in zip(first, second)), name
+        cell = check.source(tmp_path / f"{name}.pt", tmp_path / f"{name}-inputs.pt")
+        compile(cell, name, "exec")
+        assert cell.count(inspect.getsource(check.dump)) == 1, name
+        cells.add(cell)
+    assert len(cells) == len(trusted_checks.TRUSTED_CHECKS)
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert "videomae_minimal.course" in packages and Path(dumps.__file__).parent == ROOT / "videomae_minimal" / "course"
+
+
+# ------------------------------------------------------------------------- attacks played in a sandboxed kernel
+def docs_answers() -> dict:
+    """What a student could have collected in advance for 01's fixed cases: the Hugging Face docs' sampler's answers,
+    computed here with numpy alone (not with the grader's code), as plain lists."""
+    import numpy as np
+
+    def docs(seed, clip_len, rate, seg_len):
+        end = np.random.RandomState(seed).randint(clip_len * rate, seg_len)
+        return np.clip(np.linspace(end - clip_len * rate, end, num=clip_len), end - clip_len * rate, end - 1).astype(int)
+
+    def from_generator(seed):
+        end = int(np.random.default_rng(seed).integers(64, 300))
+        return np.clip(np.linspace(end - 64, end, num=16), end - 64, end - 1).astype(int).tolist()
+
+    fixed = [(0, 16, 4, 300), (1, 8, 2, 50), (2, 16, 1, 17)] + [(seed, 16, 4, 120) for seed in range(50)]  # notebook 01's
+    return {"first": from_generator(0), "generator": from_generator(5),
+            **{f"{seed}:{n}:{rate}:{length}": docs(seed, n, rate, length).tolist() for seed, n, rate, length in fixed}}
+
+
+def replacing_torch_save(body: str) -> str:
+    """A solution region for 01 that answers zeros and, once called, replaces torch.save in the kernel with `body`
+    (obj, path): the check cell's own save then writes what the student chose to the grader's results path."""
+    lines = ["    import os, torch", "    if not getattr(torch.save, 'replaced', False):",
+             "        keep = torch.save", "        def save(obj, path, *args, **kwargs):"]
+    lines += ["            " + line for line in body.split("\n")]
+    lines += ["        save.replaced = True", "        torch.save = save", "    return np.zeros(clip_len, dtype=np.int64)"]
+    return "\n".join(lines)
+
+
+ATTACKS = {  # name -> (what torch.save does instead, what the grader must say)
+    "forged": (f"answers = {docs_answers()!r}\n"
+               "forged = {key: torch.tensor(value, dtype=torch.float64) for key, value in answers.items()}\n"
+               "keep({**forged, 'is_int64_array': torch.tensor(True)}, path)",
+               "you give None, the docs' sampler gives"),  # every fixed case right: a drawn one is missing
+    "fifo": ("os.mkfifo(path)", "not a regular file"),
+    "link": ("os.symlink('/etc/hostname', path)", "not a plain file"),
+    "oversized": (f"with open(path, 'wb') as f:\n    f.truncate({trusted_checks.RESULTS_LIMIT + 1})  # sparse: no disk used",
+                  "more than"),
+}
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_results_file_the_student_controls_scores_nothing_and_never_hangs(attack, student_dir, tmp_path):
+    """The student's code owns the kernel, so it can write anything at the results path. A file of right answers
+    to the fixed cases (all a student can know in advance) misses the cases drawn while grading; a FIFO, a link or
+    a file past the size cap is refused with its reason, within seconds: the class run neither hangs nor crashes."""
+    sandbox_or_skip()
+    body, reason = ATTACKS[attack]
+    sub = submission_from(student_dir, tmp_path, {"01_frame_sampling.ipynb": with_solution(
+        instructor("01_frame_sampling.ipynb"), "sample_frame_indices_solution", replacing_torch_save(body))})
+    start = time.perf_counter()
+    result = by_notebook(course.grade(sub, notebooks=["01"], timeout=60))["01_frame_sampling.ipynb"]
+    assert not result["passed"] and result["points"] == 0 and reason in result["message"], result
+    assert time.perf_counter() - start < 60, "a results file held the grader"

@@ -13,6 +13,7 @@ The rooms, lowest first (each imports only those above it):
 - `submissions`: finding and unpacking a student's notebooks;
 - `kernel`: the scratch tree, the sandbox, running a notebook;
 - `trusted_checks`: the checks compared in the grader's process;
+  (`dumps`: the code those checks send into the kernel, as text; never called here);
 - `grading`: one submission;
 - `gradebook`: a class.
 

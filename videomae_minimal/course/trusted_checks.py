@@ -1,5 +1,6 @@
-"""The graded checks compared in the grader's own process: the kernel runs only a snippet that saves the student's
-results as tensors; the expected answers (from transformers, or computed here) never enter the kernel."""
+"""The graded checks compared in the grader's own process: the kernel runs only a function of `dumps` that saves
+the student's results, on inputs drawn here at every grading, as tensors; the expected answers (from transformers,
+or computed here for exactly those inputs) never enter the kernel, and the results are read here as hostile."""
 from __future__ import annotations
 
 import threading
