@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from videomae_minimal.bundled import VIDEOS
 from videomae_minimal.config import PreprocessorConfig, VideoMAEConfig
 from videomae_minimal.loop import RunParts, run_training
+from videomae_minimal.processing import resize_short_side
 from videomae_minimal.pretraining import VideoMAEForPreTraining, reconstruction_targets
 from videomae_minimal.training import batch_positions, batch_loss, make_optimizer, pixel_values_from_clips, sample_masks
 from videomae_minimal.video import read_video, video_info
@@ -56,12 +57,9 @@ class RealVideoArgs:
 
 
 def decoded(path: Path, short_side: int = SHORT_SIDE) -> torch.Tensor:
-    "Every frame of `path`, resized (antialiased) to `short_side`: (F, H, W, 3) uint8."
-    frames = torch.from_numpy(read_video(path, np.arange(video_info(path).num_frames)))  # (F, H0, W0, 3)
-    h, w = frames.shape[1:3]
-    size = (short_side, round(w * short_side / h)) if h <= w else (round(h * short_side / w), short_side)
-    small = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=size, mode="bilinear", antialias=True)
-    return small.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()  # (F, H, W, 3)
+    "Every frame of `path`, resized as notebook 02 resizes (antialiased) to `short_side`: (F, H, W, 3) uint8."
+    frames = read_video(path, np.arange(video_info(path).num_frames))  # (F, H0, W0, 3)
+    return resize_short_side(frames, short_side).permute(0, 2, 3, 1).contiguous()  # (F, H, W, 3)
 
 
 class VideoWindows:

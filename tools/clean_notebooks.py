@@ -48,7 +48,7 @@ def clean(notebook: dict) -> dict:
     return notebook
 
 
-def _as_written(notebook: dict) -> str:
+def as_written(notebook: dict) -> str:
     "The text nbformat (and so `jupyter nbconvert --inplace`) writes for this notebook: a clean file round-trips."
     return json.dumps(notebook, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
@@ -62,7 +62,7 @@ def clean_file(path: Path, check: bool = False) -> bool:
         raise NotANotebook(f"{path}: not a Jupyter notebook (expected UTF-8 JSON): {e}") from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise NotANotebook(f"{path}: not a Jupyter notebook (expected a JSON object with a 'cells' list)")
-    cleaned = _as_written(clean(notebook))
+    cleaned = as_written(clean(notebook))
     if cleaned == text:
         return False
     if not check:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import export  # noqa: E402  (the exporter beside this script: the same rendering `make export` writes)
+from clean_notebooks import as_written  # noqa: E402  (how nbformat writes a notebook: one serialiser for the tools)
 
 # The core path's exported code, kept small enough to hold in one's head. 1100 until notebook 10 gained its fair
 # experiment (the fine-tuning recipe, label-preserving augmentation, the reconstruction gate: about 90 lines).
@@ -225,8 +226,8 @@ def read_notebook(path: Path) -> dict:
 
 
 def write_notebook(path: Path, nb: dict) -> None:
-    "As nbformat writes a notebook (sorted keys, indent 1, UTF-8), atomically."
-    export.write_atomic(path, json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n")
+    "As nbformat writes a notebook (clean_notebooks.as_written: sorted keys, indent 1, UTF-8), atomically."
+    export.write_atomic(path, as_written(nb))
 
 
 def set_source(cell: dict, text: str) -> None:
