@@ -20,7 +20,8 @@ one differs, and `--write` puts the computed ones in.
 
 The rules `--check` enforces on the core path (00-10): at most 1,200 exported lines in all; every notebook has at
 least one PNG figure and no JPEG, an opening block (**You will build**, **You need**, **Time**, **Paper**), two to
-four "try it" questions, and a link to the next notebook (00 to 01 to ... to 10). Appendices need an opening block
+four "try it" questions, each answered in the instructor's edition, and a link to the next notebook (00 to 01 to
+... to 10). Appendices need an opening block
 that says who needs them (**You are ...**, **Adds to**). Core code cells (01-10) hold no engineering: none of
 ENGINEERING_WORDS appears in them (appendices A3 and A4 hold it).
 """
@@ -51,6 +52,16 @@ README = export.ROOT / "README.md"
 OVERVIEW = export.NOTEBOOKS / "00_overview.ipynb"
 APPENDIX_OPENING = ("**You are", "**Adds to**")
 NUMBERED = re.compile(r"^\s*(\d+)\.\s")
+# The "try it" answers follow the questions in the summary cell, folded and inside a solution region (the student
+# edition replaces it with YOUR ANSWER HERE, as nbgrader does a written answer):
+#     <details><summary><b>Answers</b> (instructor's edition)</summary>
+#
+#     ### BEGIN SOLUTION
+#     1. ...
+#     ### END SOLUTION
+#
+#     </details>
+ANSWERS_OPEN = "<details><summary><b>Answers</b>"
 NEXT_LINK = re.compile(r"\*\*Next:\*\*\s*\[[^\]]*\]\(([^)]+\.ipynb)\)")
 STATED_TIME = re.compile(r"\*\*Time\*\*\s*about\s+(\d+)\s+minutes")
 TABLE_TIME = re.compile(r"^(\|\s*\[[^\]]*\]\((?P<link>[^)]+\.ipynb)\).*\|\s*)(?P<minutes>\d+)(\s+min\s*\|\s*)$", re.M)
@@ -67,6 +78,7 @@ class Stats:
     figures: int
     jpegs: int
     try_it: int
+    answers: int  # numbered items in the summary's answers region
     prose_words: int
     code_lines: int
     stated_minutes: int | None
@@ -103,11 +115,25 @@ def try_it_questions(markdown: str) -> int:
         if line.strip().startswith("**Try it:**"):
             count = 0
             for following in lines[i + 1:]:
-                if following.strip().startswith("**") and not NUMBERED.match(following):
+                if following.strip().startswith(("**", "<details")) and not NUMBERED.match(following):
                     break
                 count += bool(NUMBERED.match(following))
             return count
     return 0
+
+
+def try_it_answers(markdown: str) -> int:
+    "The numbered items (at the start of a line) inside the solution region that follows the answers' fold."
+    start = markdown.find(ANSWERS_OPEN)
+    if start < 0:
+        return 0
+    region = markdown[start:].split("### BEGIN SOLUTION", 1)[-1].split("### END SOLUTION", 1)[0]
+    return sum(bool(re.match(r"^(\d+)\.\s", line)) for line in region.splitlines())
+
+
+def learner_text(markdown: str) -> str:
+    "The markdown a learner reads: the instructor's answers (solution regions) left out."
+    return re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", markdown, flags=re.S)
 
 
 def notebook_stats(path: Path) -> Stats:
@@ -130,7 +156,8 @@ def notebook_stats(path: Path) -> Stats:
         figures=sum("image/png" in o.get("data", {}) for o in outputs),
         jpegs=sum("image/jpeg" in o.get("data", {}) for o in outputs),
         try_it=try_it_questions(markdown),
-        prose_words=len(re.findall(r"\w+", markdown)),
+        answers=try_it_answers(markdown),
+        prose_words=len(re.findall(r"\w+", learner_text(markdown))),
         code_lines=sum(len([line for line in src.splitlines() if line.strip()]) for src in code),
         stated_minutes=int(stated.group(1)) if stated else None,
         next_link=link.group(1) if link else None,
@@ -156,6 +183,9 @@ def problems(stats: list[Stats]) -> list[str]:
             found.append(f"{s.name}: the opening block lacks {', '.join(s.opening)}")
         if not 2 <= s.try_it <= 4:
             found.append(f"{s.name}: {s.try_it} 'try it' questions, expected 2 to 4")
+        if s.answers != s.try_it:
+            found.append(f"{s.name}: {s.answers} answers (in the summary's '{ANSWERS_OPEN}' fold) to {s.try_it} "
+                         "'try it' questions: answer each one, in order")
         if s.engineering and s.name != "00_overview.ipynb":
             found.append(f"{s.name}: a core code cell uses {', '.join(s.engineering)} (engineering: move it to an appendix)")
         following = core[i + 1].name if i + 1 < len(core) else None
