@@ -75,7 +75,7 @@ def by_notebook(report):
 
 # ------------------------------------------------------------------------------------------------ authoring
 def test_every_graded_notebook_has_a_solution_region_and_its_check():
-    assert len(GRADED) == 8
+    assert len(GRADED) == 10
     for path in GRADED:
         nb = instructor(path.name)
         solutions = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("solution")]

@@ -32,6 +32,9 @@ PAGES = {  # linked from the README: part of the site, after the course; the tit
 }
 
 
+ANSWER_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
 def toctree(caption: str, docs: list[str]) -> str:
     return "\n```{toctree}\n:hidden:\n:caption: " + caption + "\n\n" + "\n".join(docs) + "\n```\n"
 
@@ -39,9 +42,13 @@ def toctree(caption: str, docs: list[str]) -> str:
 def for_the_page(notebook: dict) -> dict:
     """A notebook as its page shows it: without the exporter's `#| export` / `#| default_exp` lines (they steer
     tools/export.py, a reader need not see them; the notebook itself keeps them) and with the set-up cell that installs
-    the package folded away (myst-nb's `hide-cell` tag: one click shows it)."""
+    the package folded away (myst-nb's `hide-cell` tag: one click shows it). The "try it" answers stay folded in their
+    <details>, without nbgrader's solution markers around them (they mark the region for the student edition)."""
     cells, setup_folded = [], False
     for cell in notebook["cells"]:
+        if cell["cell_type"] == "markdown":
+            lines = "".join(cell["source"]).split("\n")
+            cell = {**cell, "source": "\n".join(line for line in lines if line.strip() not in ANSWER_MARKERS)}
         if cell["cell_type"] == "code":
             lines = "".join(cell["source"]).split("\n")
             kept = [line for line in lines if not DIRECTIVE_RE.match(line)]

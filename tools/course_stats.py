@@ -162,7 +162,7 @@ def notebook_stats(path: Path) -> Stats:
         stated_minutes=int(stated.group(1)) if stated else None,
         next_link=link.group(1) if link else None,
         opening=[marker for marker in wanted if marker not in opening_cell],
-        exercises=sum(bool(meta.get("solution")) for meta in graded),
+        exercises=sum(bool(meta.get("solution")) for meta, cell in zip(graded, cells) if cell["cell_type"] == "code"),
         points=sum(int(meta.get("points", 0)) for meta in graded if meta.get("grade")),
         engineering=found,
     )

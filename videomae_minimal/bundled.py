@@ -15,7 +15,7 @@ from importlib.resources import as_file, files
 from pathlib import Path
 
 __all__ = ["DATA", "VIDEOS", "CHECKPOINTS", "LABELS", "MOTION_CLIPS", "TINY_PRETRAINED", "TINY_FINETUNED",
-           "MINIATURE_PRETRAINED", "FINDINGS", "course_notebooks"]
+           "MINIATURE_PRETRAINED", "REAL_VIDEO_PRETRAINED", "FINDINGS", "course_notebooks"]
 
 _EXTRACTED = contextlib.ExitStack()  # only for a package imported from a zip: its resources, unpacked for this process
 atexit.register(_EXTRACTED.close)
@@ -49,6 +49,7 @@ MOTION_CLIPS = VIDEOS / "synthetic_motion"  # the demo's 8 clips: `make-syntheti
 TINY_PRETRAINED = CHECKPOINTS / "tiny-pretrained"
 TINY_FINETUNED = CHECKPOINTS / "tiny-finetuned"
 MINIATURE_PRETRAINED = CHECKPOINTS / "miniature-pretrained"  # notebook 10's miniature: make findings' 90% tube run
+REAL_VIDEO_PRETRAINED = CHECKPOINTS / "real-video-pretrained"  # 07's model of real video (benchmarks/real_video_model.py)
 FINDINGS = DATA / "findings.json"  # notebook 10's measured findings (benchmarks/findings.py)
 
 

@@ -9,7 +9,7 @@ inside: only its own text reaches the kernel. The expected answers never do."""
 from __future__ import annotations
 
 __all__ = ["dump_sampled_indices", "dump_tubelets", "dump_masks", "dump_targets", "dump_resized_shapes",
-           "dump_sinusoid_tables", "dump_attention", "dump_classifier"]
+           "dump_sinusoid_tables", "dump_attention", "dump_classifier", "dump_transformers_names", "dump_parameter_groups"]
 
 
 def dump_sampled_indices(inputs_path: str, results_path: str, sample_frame_indices) -> None:
@@ -143,3 +143,44 @@ def dump_classifier(inputs_path: str, results_path: str, VideoMAEForVideoClassif
             results[f"loss_{pooling}"] = out.loss
     torch.save(results, results_path)
     print("classifier pooling: the grader compares your logits")
+
+
+def dump_transformers_names(inputs_path: str, results_path: str, to_transformers_state_dict) -> None:
+    "09 · to_transformers_state_dict on the grader's three state dicts (our names), and on a tensor with no place."
+    import torch
+    from videomae_minimal.checkpoints import CheckpointError
+
+    given = torch.load(inputs_path, weights_only=True)
+    results = {}
+    for kind in ("mean", "layernorm", "pretraining"):
+        results[kind] = dict(to_transformers_state_dict(dict(given[f"state_{kind}"])))
+    try:
+        to_transformers_state_dict({given["no_place"]: torch.zeros(3)})
+        results["no_place"] = torch.tensor(0)  # it vanished
+    except CheckpointError as e:
+        results["no_place"] = torch.tensor(2 if given["no_place"] in str(e) else 1)
+    torch.save(results, results_path)
+    print("to_transformers_state_dict: the grader loads your tensors with transformers' from_pretrained")
+
+
+def dump_parameter_groups(inputs_path: str, results_path: str, parameter_groups) -> None:
+    "10 · parameter_groups on a classifier of the grader's sizes: each parameter's groups, learning rate and decay."
+    import torch
+    from videomae_minimal.classifier import VideoMAEForVideoClassification
+    from videomae_minimal.config import VideoMAEConfig
+
+    given = torch.load(inputs_path, weights_only=True)
+    lr, weight_decay, layer_decay = given["settings"].tolist()
+    model = VideoMAEForVideoClassification(VideoMAEConfig(**given["sizes"]))
+    model.encoder.patch_embed.proj.bias.requires_grad_(False)  # a frozen tensor: in no group
+    groups = list(parameter_groups(model, lr, weight_decay, layer_decay))
+    found = {}  # id(parameter) -> [(lr, weight decay) of each group holding it]
+    for group in groups:
+        for p in group["params"]:
+            found.setdefault(id(p), []).append((float(group.get("lr", lr)), float(group.get("weight_decay", weight_decay))))
+    params = [p for _, p in model.named_parameters()]
+    first = [found.get(id(p), [(float("nan"), float("nan"))])[0] for p in params]
+    torch.save({"count": torch.tensor([len(found.get(id(p), [])) for p in params]),
+                "lr": torch.tensor([f[0] for f in first], dtype=torch.float64),
+                "weight_decay": torch.tensor([f[1] for f in first], dtype=torch.float64)}, results_path)
+    print("parameter_groups: the grader compares each parameter's rate with the original recipe's")

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import dumps
+from . import dumps, later_checks
+from .draws import fresh_seed
 from .notebooks import GradingError
 
 __all__ = ['TrustedCheck', 'TRUSTED_CHECKS', 'prepared', 'module_dirs', 'missing_hidden_module', 'read_results',
@@ -99,11 +100,6 @@ def read_results(path: Path, limit: int = RESULTS_LIMIT, seconds: float = RESULT
         os.close(fd)
 
 
-def fresh_seed() -> int:
-    "A seed drawn while grading, from the operating system: inputs a student's code cannot have seen before."
-    import secrets
-
-    return secrets.randbits(62)
 
 
 def _differs(got, expected, what: str, tolerance: float) -> str | None:
@@ -500,6 +496,11 @@ TRUSTED_CHECKS = {  # every graded check: a solution that patches torch or numpy
                                    _prepare_attention, {"implementation": "sdpa"}),
     "classifier_pooling": TrustedCheck(dumps.dump_classifier, ("transformers",), _compare_classifier,
                                        _prepare_classifier),
+    "to_transformers_state_dict": TrustedCheck(dumps.dump_transformers_names, ("transformers",),
+                                               later_checks.compare_transformers_names,
+                                               later_checks.prepare_transformers_names),
+    "parameter_groups": TrustedCheck(dumps.dump_parameter_groups, (), later_checks.compare_parameter_groups,
+                                     later_checks.prepare_parameter_groups),
 }
 
 

@@ -1,0 +1,153 @@
+"""09's and 10's graded exercises (issue 25): the instructor's answer passes the grader's trusted check, and each
+wrong decision a student can make loses the points with a message that names it. The expected answers come from
+transformers' own from_pretrained (09) and from the original MCG-NJU rules (10), never from the notebook; the
+"try it" answers stay out of the student edition and fold away on the site."""
+import json
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+from videomae_minimal import course
+from videomae_minimal.checkpoints import CheckpointError, to_transformers_state_dict
+from videomae_minimal.course import later_checks, notebooks, trusted_checks
+from videomae_minimal.training import parameter_groups
+
+sys.path.insert(0, str(ROOT / "tools"))
+import build_site  # noqa: E402
+import course_stats  # noqa: E402
+
+CORE = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def verdict(grade_id, tmp_path, **names):
+    "A trusted check the grader's way, without a kernel: inputs drawn, the dump run on `names`, compared here."
+    check = trusted_checks.TRUSTED_CHECKS[grade_id]
+    inputs, expected = trusted_checks.prepared(check)
+    results, given = tmp_path / f"{grade_id}.pt", tmp_path / f"{grade_id}-inputs.pt"
+    torch.save(inputs, given)
+    results.unlink(missing_ok=True)
+    exec(check.source(results, given), dict(names))
+    return check.verdict(results, expected)
+
+
+# ------------------------------------------------------------------------- 09 · to_transformers_state_dict
+def keys_and_queries_swapped(state_dict):
+    out = to_transformers_state_dict(state_dict)
+    for name in [k for k in out if k.endswith("attention.attention.query.weight")]:
+        key = name.replace(".query.", ".key.")
+        out[name], out[key] = out[key], out[name]
+    return out
+
+
+def drops_what_it_cannot_name(state_dict):
+    try:
+        return to_transformers_state_dict(state_dict)
+    except CheckpointError:
+        return {}
+
+
+def forgets_the_decoder(state_dict):
+    return to_transformers_state_dict({k: v for k, v in state_dict.items() if not k.startswith("decoder.blocks.")})
+
+
+def key_bias_invented(state_dict):  # transformers has no key bias: an extra tensor it has no place for
+    out = to_transformers_state_dict(state_dict)
+    for name in [k for k in out if k.endswith("attention.attention.q_bias")]:
+        out[name.replace("q_bias", "key.bias")] = torch.zeros_like(out[name])
+    return out
+
+
+def test_to_transformers_state_dict_passes_and_each_wrong_decision_is_named(tmp_path):
+    assert verdict("to_transformers_state_dict", tmp_path, to_transformers_state_dict=to_transformers_state_dict) is None
+    wrong = {
+        keys_and_queries_swapped: "transformers' logits with your tensors differ",
+        drops_what_it_cannot_name: "must raise CheckpointError naming it: it vanished",
+        forgets_the_decoder: "a pre-training model: transformers' from_pretrained found no tensor for ['decoder.decoder_layers.0",
+        key_bias_invented: "has no place for",
+    }
+    for answer, message in wrong.items():
+        said = verdict("to_transformers_state_dict", tmp_path, to_transformers_state_dict=answer)
+        assert said is not None and message in said, (answer.__name__, said)
+
+
+def test_the_v5_spelling_is_accepted_too(tmp_path):
+    "transformers reads both spellings of the biases: a student who writes its own (query.bias) is not marked down."
+    def v5(state_dict):
+        return {k.replace("attention.attention.q_bias", "attention.attention.query.bias")
+                 .replace("attention.attention.v_bias", "attention.attention.value.bias"): v
+                for k, v in to_transformers_state_dict(state_dict).items()}
+    assert verdict("to_transformers_state_dict", tmp_path, to_transformers_state_dict=v5) is None
+
+
+# ------------------------------------------------------------------------------------- 10 · parameter_groups
+def decays_every_tensor(model, lr, weight_decay, layer_decay):
+    groups = parameter_groups(model, lr, weight_decay, layer_decay)
+    return [{**g, "weight_decay": weight_decay} for g in groups]
+
+
+def one_rate_for_all(model, lr, weight_decay, layer_decay):
+    return parameter_groups(model, lr, weight_decay, 1.0)
+
+
+def counts_layers_from_zero(model, lr, weight_decay, layer_decay):  # block i at layer i: off by one
+    groups = parameter_groups(model, lr, weight_decay, layer_decay)
+    return [{**g, "lr": g["lr"] * layer_decay} if 0 < g["layer"] <= model.config.num_hidden_layers else g for g in groups]
+
+
+def keeps_frozen_tensors(model, lr, weight_decay, layer_decay):
+    groups = parameter_groups(model, lr, weight_decay, layer_decay)
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    return groups + [{"params": frozen, "lr": lr, "weight_decay": 0.0}]
+
+
+def test_parameter_groups_passes_and_each_wrong_decision_is_named(tmp_path):
+    assert verdict("parameter_groups", tmp_path, parameter_groups=parameter_groups) is None
+    wrong = {
+        decays_every_tensor: "weight decay",
+        one_rate_for_all: "learning rate",
+        counts_layers_from_zero: "encoder.blocks.0.",
+        keeps_frozen_tensors: "is frozen (requires_grad=False): it belongs to no group",
+    }
+    for answer, message in wrong.items():
+        said = verdict("parameter_groups", tmp_path, parameter_groups=answer)
+        assert said is not None and message in said, (answer.__name__, said)
+
+
+def test_the_original_recipe_by_hand():
+    "The grader's transcription of the original rules, on names worked out by hand (12 blocks, decay 0.75)."
+    recipe = lambda name, ndim: later_checks.original_recipe(name, ndim, 12, 1.0, 0.05, 0.75)
+    assert recipe("encoder.patch_embed.proj.weight", 5) == (0.75 ** 13, 0.05)
+    assert recipe("encoder.blocks.0.attn.q_bias", 1) == (0.75 ** 12, 0.0)
+    assert recipe("encoder.blocks.11.mlp.fc2.weight", 2) == (0.75 ** 1, 0.05)
+    assert recipe("encoder.norm.weight", 1) == (1.0, 0.0) and recipe("head.weight", 2) == (1.0, 0.05)
+
+
+def test_the_new_checks_are_graded_exercises_of_09_and_10():
+    found = {e.name: nb.name for nb in CORE for e in course.exercises(notebooks.read_notebook(nb), nb.name)}
+    assert found["to_transformers_state_dict"] == "09_real_checkpoints.ipynb"
+    assert found["parameter_groups"] == "10_train_tiny.ipynb"
+    assert {"to_transformers_state_dict", "parameter_groups"} <= set(trusted_checks.TRUSTED_CHECKS)
+
+
+# --------------------------------------------------------------------------------- "try it" answers
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.stem)
+def test_every_try_it_question_has_an_answer_hidden_from_students(path):
+    nb = notebooks.read_notebook(path)
+    summary = next(c for c in nb["cells"] if c["cell_type"] == "markdown" and "**Try it:**" in c["source"])
+    questions = course_stats.try_it_questions(summary["source"])
+    assert questions >= 2 and course_stats.try_it_answers(summary["source"]) == questions, path.name
+    meta = summary.get("metadata", {}).get("nbgrader", {})
+    assert meta.get("solution") and not meta.get("grade"), f"{path.name}: nbgrader needs the answers cell marked"
+    student = course.student_notebook(nb, path.stem)
+    shown = next(c["source"] for c in student["cells"] if "**Try it:**" in c["source"])
+    answers = set(notebooks.solution_lines(summary["source"])) - {""}
+    assert "YOUR ANSWER HERE" in shown and not any(line in shown for line in answers), path.name
+
+
+def test_the_site_keeps_the_answers_folded_without_the_markers():
+    page = build_site.for_the_page(json.loads((ROOT / "notebooks" / "05_tube_masking.ipynb").read_text()))
+    summary = next("".join(c["source"]) for c in page["cells"] if "**Try it:**" in "".join(c["source"]))
+    assert course_stats.ANSWERS_OPEN in summary and "</details>" in summary
+    assert "BEGIN SOLUTION" not in summary and "END SOLUTION" not in summary
