@@ -296,7 +296,7 @@ def layer_id(name: str, num_layers: int) -> int:
         return 0
     if name.startswith("encoder.blocks."):
         return int(name.split(".")[2]) + 1
-    return num_layers + 1
+    return num_layers + 1  # the encoder's final norm, fc_norm and the head
 
 
 def parameter_groups(model: nn.Module, lr: float, weight_decay: float, layer_decay: float = 1.0) -> list[dict]:
@@ -304,9 +304,9 @@ def parameter_groups(model: nn.Module, lr: float, weight_decay: float, layer_dec
     num_layers = model.config.num_hidden_layers
     groups = {}
     for name, p in model.named_parameters():
-        if not p.requires_grad:
+        if not p.requires_grad:  # frozen: the optimiser never sees it
             continue
-        layer, decayed = layer_id(name, num_layers), p.ndim >= 2
+        layer, decayed = layer_id(name, num_layers), p.ndim >= 2  # biases and LayerNorm scales are 1-D
         group = groups.setdefault((layer, decayed), {"params": [], "weight_decay": weight_decay if decayed else 0.0,
                                                      "lr": lr * layer_decay ** (num_layers + 1 - layer), "layer": layer})
         group["params"].append(p)
