@@ -260,7 +260,7 @@ def test_instructor_notebooks_get_full_marks():
     assert list(dict.fromkeys(e["notebook"] for e in report["exercises"])) == [p.name for p in GRADED]
     failed = [(e["name"], e["message"]) for e in report["exercises"] if not e["passed"]]
     assert not failed
-    assert report["total"] == report["max"] == 17
+    assert report["total"] == report["max"] == 23
 
 
 def test_one_step_solved_gets_exactly_that_steps_points(student_dir, tmp_path):
@@ -275,7 +275,7 @@ def test_one_step_solved_gets_exactly_that_steps_points(student_dir, tmp_path):
         assert isinstance(e["points"], float) and isinstance(e["max"], float) and isinstance(e["passed"], bool)
     solved = [e for e in report["exercises"] if e["passed"]]
     assert [(e["notebook"], e["name"]) for e in solved] == [("05_tube_masking.ipynb", "tube_mask")]
-    assert report["total"] == solved[0]["max"] == 2.0 and report["max"] == 17.0
+    assert report["total"] == solved[0]["max"] == 2.0 and report["max"] == 23.0
     untouched = [e for e in report["exercises"] if e["notebook"] != "05_tube_masking.ipynb"]
     assert len(untouched) == 8  # 7 untouched student notebooks: 06 has two checks
     for e in untouched:  # the student versions as handed out score 0, each for the step left undone

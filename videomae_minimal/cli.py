@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .bundled import DATA, course_notebooks
 from .cli_common import CommandError, integer, number, progress
+from .cli_embed import cmd_embed
 from .cli_training import cmd_evaluate, cmd_finetune, cmd_make_synthetic, cmd_pretrain, report_interrupt
 from .cli_video import (AUTOROTATE_HELP, STATISTICS, cmd_classify, cmd_compare, cmd_demo, cmd_frames, cmd_reconstruct,
                         cmd_synthetic_clip)
@@ -107,7 +108,7 @@ def cmd_grade_class(args) -> str:
 
 # `videomae-minimal --help` lists the commands in these groups, in this order (every command in one group).
 COMMAND_GROUPS = {
-    "look at a video": ("demo", "frames", "synthetic-clip", "classify", "reconstruct"),
+    "look at a video": ("demo", "frames", "synthetic-clip", "classify", "embed", "reconstruct"),
     "check a checkpoint": ("compare", "evaluate"),
     "train": ("make-synthetic", "pretrain", "finetune"),
     "teach": ("course", "student", "grade", "grade-class"),
@@ -269,6 +270,18 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--labels", help="label names, one per line (default: the checkpoint's id2label)")
     classify.add_argument("--json", action="store_true", help="print one JSON object")
     classify.set_defaults(run=cmd_classify)
+
+    embed = sub.add_parser("embed", help="feature vectors of many clips, to one .npy or .safetensors file (resumable)",
+                           description="One vector per clip, what a classifier's head reads (the pooled tokens; for a "
+                                       "pre-training checkpoint, the mean of the encoder's tokens), averaged over the "
+                                       "views. A stopped run continues where it stopped; an unreadable clip is skipped "
+                                       "and named in the record (the .json beside a .npy, or the .safetensors metadata).")
+    embed.add_argument("clips", nargs="+", help="video files, folders of videos (recursively) or .txt lists of paths")
+    checkpoint_options(embed)
+    embed.add_argument("--out", required=True, help="the features file: .npy (with a .json record beside it) or .safetensors")
+    embed.add_argument("--views", choices=("single", "kinetics"), default="single",
+                       help="single: the centre clip, centre crop; kinetics: 5 clips x 3 crops, averaged")
+    embed.set_defaults(run=cmd_embed)
 
     compare = sub.add_parser("compare", help="load a checkpoint here and in transformers; compare the outputs",
                              description="Run the same checkpoint in videomae_minimal and in transformers on the same input "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import InitVar, asdict, dataclass, field, fields
 
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")  # transformers' names
@@ -43,8 +43,16 @@ class VideoMAEConfig:
     problem_type: str | None = None  # the classifier's loss; None: from num_labels and the labels' dtype
     attn_implementation: str = "sdpa"  # "sdpa" (fused kernel) or "eager" (the attention written out)
     architectures: list[str] = field(default_factory=list)  # from config.json: which model class was saved
+    # transformers' defaults for a forward call's options (from_pretrained(..., output_hidden_states=True) sets them);
+    # a call's own keyword wins (appendix A4 reads them).
+    output_hidden_states: bool = False
+    output_attentions: bool = False
+    return_dict: bool = True
+    qv_bias: InitVar[bool | None] = None  # transformers 5's name for qkv_bias (a bias on q and v), accepted as such
 
-    def __post_init__(self):
+    def __post_init__(self, qv_bias: bool | None = None):
+        if qv_bias is not None:
+            self.qkv_bias = bool(qv_bias)
         for name in ("image_size", "patch_size", "num_channels", "num_frames", "tubelet_size", "hidden_size",
                      "num_hidden_layers", "num_attention_heads", "intermediate_size", "decoder_num_attention_heads",
                      "decoder_hidden_size", "decoder_num_hidden_layers", "decoder_intermediate_size"):
@@ -148,7 +156,14 @@ class VideoMAEConfig:
         out["label2id"] = self.label2id
         out["model_type"] = "videomae"
         out.pop("attn_implementation")
+        for name, default in (("output_hidden_states", False), ("output_attentions", False), ("return_dict", True)):
+            if out[name] == default:  # written only when set, as transformers' to_json_string leaves defaults out
+                del out[name]
         return out
+
+    def to_json_string(self, use_diff: bool = True) -> str:
+        "config.json's text, as transformers' method gives it (`use_diff` is accepted: this writes every size)."
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
 @dataclass

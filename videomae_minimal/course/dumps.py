@@ -148,7 +148,6 @@ def dump_classifier(inputs_path: str, results_path: str, VideoMAEForVideoClassif
 def dump_transformers_names(inputs_path: str, results_path: str, to_transformers_state_dict) -> None:
     "09 · to_transformers_state_dict on the grader's three state dicts (our names), and on a tensor with no place."
     import torch
-    from videomae_minimal.checkpoints import CheckpointError
 
     given = torch.load(inputs_path, weights_only=True)
     results = {}
@@ -157,8 +156,9 @@ def dump_transformers_names(inputs_path: str, results_path: str, to_transformers
     try:
         to_transformers_state_dict({given["no_place"]: torch.zeros(3)})
         results["no_place"] = torch.tensor(0)  # it vanished
-    except CheckpointError as e:
-        results["no_place"] = torch.tensor(2 if given["no_place"] in str(e) else 1)
+    except Exception as e:  # the notebook's own CheckpointError class, not the installed package's: matched by name
+        named = type(e).__name__ == "CheckpointError" and given["no_place"] in str(e)
+        results["no_place"] = torch.tensor(2 if named else 1)
     torch.save(results, results_path)
     print("to_transformers_state_dict: the grader loads your tensors with transformers' from_pretrained")
 

@@ -91,7 +91,7 @@ def compare_transformers_names(saved: dict, expected: dict) -> str | None:
                     "check how qkv comes apart (rows q | k | v) and where each bias goes")
     refused = saved.get("no_place")
     if not isinstance(refused, torch.Tensor) or int(refused) != 2:
-        said = {0: "it vanished", 1: "your CheckpointError does not name it"}.get(
+        said = {0: "it vanished", 1: "you raised something else, or your CheckpointError does not name it"}.get(
             int(refused) if isinstance(refused, torch.Tensor) and refused.numel() == 1 else -1, "no CheckpointError")
         return f"a tensor with no transformers name ({NO_PLACE}) must raise CheckpointError naming it: {said}"
     return None
