@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from videomae_minimal import VideoMAEConfig, VideoMAEForVideoClassification
-from videomae_minimal.finetuning import (ClipStream, StepBatches, clip_loader, make_finetuning_optimizer,
+from videomae_minimal.finetuning import (ClipStream, StepBatches, clip_loader, make_optimizer,
                                          read_clips, soft_cross_entropy, soft_targets)
 from videomae_minimal.training import TINY
 
@@ -79,7 +79,7 @@ def size_rows(name: str, config: VideoMAEConfig, clips, steps: int, batch: int, 
     if threads:
         torch.set_num_threads(threads)
     model = VideoMAEForVideoClassification(config).train()
-    optimizer, _ = make_finetuning_optimizer(model, 1e-4, 0.05, 0.75, 0, 10_000)
+    optimizer, _ = make_optimizer(model, 1e-4, 0.05, 0, 10_000, layer_decay=0.75)
     stream = ClipStream(clips, seed=0, num_frames=16, size=config.image_size, rate=4)
     found = {f"{w} workers": [] for w in WORKERS} | {f"data only, {w} workers": [] for w in WORKERS} | {"model only": []}
     for repeat in range(repeats):

@@ -410,7 +410,7 @@ def markdown(summary) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     "The package's atomic writer (complete or absent, ordinary permissions), for a text file."
-    from videomae_minimal.checkpoint_formats import write_atomic as write_file_atomic
+    from videomae_minimal.files import write_atomic as write_file_atomic
 
     write_file_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 

@@ -264,7 +264,7 @@ def test_instructor_notebooks_get_full_marks():
 
 
 def test_one_step_solved_gets_exactly_that_steps_points(student_dir, tmp_path):
-    "One notebook solved, the seven others as handed out: exactly that step's points."
+    "One notebook solved, the nine others as handed out: exactly that step's points."
     sub = submission_from(student_dir, tmp_path, {"05_tube_masking.ipynb": instructor("05_tube_masking.ipynb")})
     done = subprocess.run(CLI + ["grade", str(sub), "--json", "--jobs", "2"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -277,7 +277,7 @@ def test_one_step_solved_gets_exactly_that_steps_points(student_dir, tmp_path):
     assert [(e["notebook"], e["name"]) for e in solved] == [("05_tube_masking.ipynb", "tube_mask")]
     assert report["total"] == solved[0]["max"] == 2.0 and report["max"] == 23.0
     untouched = [e for e in report["exercises"] if e["notebook"] != "05_tube_masking.ipynb"]
-    assert len(untouched) == 8  # 7 untouched student notebooks: 06 has two checks
+    assert len(untouched) == 10  # 9 untouched student notebooks: 06 has two checks
     for e in untouched:  # the student versions as handed out score 0, each for the step left undone
         assert e["points"] == 0 and not e["passed"] and "NotImplementedError" in e["message"], e
 

@@ -157,17 +157,68 @@ def test_appendix_notebooks_export_and_are_checked(tree):
     assert result.returncode == 1 and "extra.py: orphaned" in result.stderr
 
 
-def test_the_notebooks_keep_the_layering():
-    "A lower step never imports a higher one: the core path in order, each appendix beside the step it extends."
+# Every module of the package, lowest first: a module imports only modules before it. The core path in order,
+# each appendix beside the step it extends, the hand-written rooms where they sit, the command line on top.
+LAYERS = ["version", "files", "config", "checks", "outputs", "bundled", "sampling", "video", "processing", "patches", "positions",
+          "masking", "encoder", "pretraining", "classifier", "checkpoints", "checkpoint_formats", "api", "training",
+          "loop", "runs", "finetuning", "sampling_rate", "fallback",
+          "course.draws", "course.notebooks", "course.kernel", "course.submissions", "course.dumps",
+          "course.later_checks", "course.trusted_checks", "course.grading", "course.gradebook", "course.student",
+          "course.__init__", "__init__", "cli_common", "cli_video", "cli_training", "cli_embed", "cli", "__main__"]
+
+
+def package_imports(path) -> set[str]:
+    """The package modules a file imports, absolute (`videomae_minimal.x`) or relative (`.x`, `..x`, `from . import
+    x`), as LAYERS names them; `from . import name` of a name that is no module names the package's `__init__`."""
     import ast
-    order = ["config", "checks", "outputs", "sampling", "video", "processing", "patches", "positions", "masking", "encoder",
-             "pretraining", "classifier", "checkpoints", "checkpoint_formats", "api", "training", "loop", "runs", "finetuning"]
-    for module in order:
-        tree = ast.parse((ROOT / "videomae_minimal" / f"{module}.py").read_text())
-        imported = {node.module.split(".")[1] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                    and node.module and node.module.startswith("videomae_minimal.")}
-        higher = sorted(m for m in imported if order.index(m) >= order.index(module))
-        assert not higher, f"{module} imports {higher}, which come after it"
+    package = ROOT / "videomae_minimal"
+    parts = list(path.relative_to(package).with_suffix("").parts)  # ['course', 'grading'] or ['api']
+    known = set(LAYERS)
+    found = set()
+
+    def add(dotted: str) -> None:
+        found.add(dotted if dotted in known else f"{dotted}.__init__" if f"{dotted}.__init__" in known else
+                  dotted.rsplit(".", 1)[0] + ".__init__" if "." in dotted else "__init__")
+
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                if not (node.module or "").startswith("videomae_minimal"):
+                    continue
+                base = node.module.split(".")[1:]
+            else:
+                base = parts[:-1][:len(parts) - node.level] if node.level > 1 else parts[:-1]
+                base = base + (node.module.split(".") if node.module else [])
+            if node.module is None or (node.level == 0 and not base):  # `from . import x`: x may be a module
+                for alias in node.names:
+                    add(".".join(base + [alias.name]))
+            else:
+                add(".".join(base))
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".", 1)[1] for a in node.names if a.name.startswith("videomae_minimal.")}
+    return found - {".".join(parts) if parts[-1] != "__init__" else ".".join(parts)}
+
+
+def test_the_package_keeps_its_layering():
+    "A lower room never imports a higher one, whether it was exported from a notebook or written by hand."
+    package = ROOT / "videomae_minimal"
+    modules = {".".join(p.relative_to(package).with_suffix("").parts) for p in package.rglob("*.py")}
+    assert modules == set(LAYERS), f"place every module in LAYERS: new {sorted(modules - set(LAYERS))}, gone {sorted(set(LAYERS) - modules)}"
+    for module in LAYERS:
+        path = package / (module.replace(".", "/") + ".py")
+        imported = package_imports(path)
+        assert imported <= set(LAYERS), f"{module} imports {sorted(imported - set(LAYERS))}"
+        higher = sorted(m for m in imported if LAYERS.index(m) >= LAYERS.index(module))
+        assert not higher, f"{module} imports {higher}, which come after it in LAYERS"
+
+
+def test_the_layering_check_sees_relative_and_absolute_imports(tmp_path, monkeypatch):
+    "The check itself: an upward import, relative or absolute, in a hand-written module is found."
+    package = ROOT / "videomae_minimal"
+    assert "cli_common" in package_imports(package / "cli_embed.py")  # from .cli_common import ...
+    assert {"course.notebooks", "files"} <= package_imports(package / "course" / "student.py")  # . and ..
+    assert "version" in package_imports(package / "cli.py")  # from .version import __version__, inside a function
+    assert "checkpoints" in package_imports(package / "course" / "dumps.py")  # absolute, inside a function
 
 
 def test_a_cell_can_name_its_own_module(tree):

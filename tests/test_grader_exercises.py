@@ -32,6 +32,14 @@ def verdict(grade_id, tmp_path, **names):
     return check.verdict(results, expected)
 
 
+def passes_and_names_each_mistake(grade_id, tmp_path, reference, wrong: dict) -> None:
+    "The reference answer passes; each wrong answer (function -> what its message must say) fails with that message."
+    assert verdict(grade_id, tmp_path, **{grade_id: reference}) is None
+    for answer, message in wrong.items():
+        said = verdict(grade_id, tmp_path, **{grade_id: answer})
+        assert said is not None and message in said, (answer.__name__, said)
+
+
 # ------------------------------------------------------------------------- 09 · to_transformers_state_dict
 def keys_and_queries_swapped(state_dict):
     out = to_transformers_state_dict(state_dict)
@@ -60,16 +68,12 @@ def key_bias_invented(state_dict):  # transformers has no key bias: an extra ten
 
 
 def test_to_transformers_state_dict_passes_and_each_wrong_decision_is_named(tmp_path):
-    assert verdict("to_transformers_state_dict", tmp_path, to_transformers_state_dict=to_transformers_state_dict) is None
-    wrong = {
+    passes_and_names_each_mistake("to_transformers_state_dict", tmp_path, to_transformers_state_dict, {
         keys_and_queries_swapped: "transformers' logits with your tensors differ",
         drops_what_it_cannot_name: "must raise CheckpointError naming it: it vanished",
         forgets_the_decoder: "a pre-training model: transformers' from_pretrained found no tensor for ['decoder.decoder_layers.0",
         key_bias_invented: "has no place for",
-    }
-    for answer, message in wrong.items():
-        said = verdict("to_transformers_state_dict", tmp_path, to_transformers_state_dict=answer)
-        assert said is not None and message in said, (answer.__name__, said)
+    })
 
 
 def test_the_v5_spelling_is_accepted_too(tmp_path):
@@ -103,16 +107,12 @@ def keeps_frozen_tensors(model, lr, weight_decay, layer_decay):
 
 
 def test_parameter_groups_passes_and_each_wrong_decision_is_named(tmp_path):
-    assert verdict("parameter_groups", tmp_path, parameter_groups=parameter_groups) is None
-    wrong = {
+    passes_and_names_each_mistake("parameter_groups", tmp_path, parameter_groups, {
         decays_every_tensor: "weight decay",
         one_rate_for_all: "learning rate",
         counts_layers_from_zero: "encoder.blocks.0.",
         keeps_frozen_tensors: "is frozen (requires_grad=False): it belongs to no group",
-    }
-    for answer, message in wrong.items():
-        said = verdict("parameter_groups", tmp_path, parameter_groups=answer)
-        assert said is not None and message in said, (answer.__name__, said)
+    })
 
 
 def test_the_original_recipe_by_hand():

@@ -198,4 +198,4 @@ def test_version_and_the_grouped_help(capsys):
         start = lines.index(f"{group}:")
         listed = [line.split()[0] for line in lines[start + 1:] if line.startswith("  ") and not line.startswith("   ")]
         assert listed[:len(names)] == list(names), (group, listed)
-    assert sum(len(names) for names in COMMAND_GROUPS.values()) == 14
+    assert sum(len(names) for names in COMMAND_GROUPS.values()) == 15  # embed joined the video commands

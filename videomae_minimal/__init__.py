@@ -60,9 +60,8 @@ from .training import (
     tiny_config,
 )
 from .runs import TrainingArgs, VideoFolder, train, write_motion_dataset
+from .version import __version__
 from .finetuning import ClipSet, ClipTrainingArgs, evaluate_clips, read_clips, split_clips, train_on_clips
-
-__version__ = "0.1.0"
 
 # The public surface: what a user of the package calls. The notebooks' teaching pieces (batch_loss, fit, masked_loss,
 # render_motion_clip, SyntheticMotion, ...) stay importable from here for the course and for code written against

@@ -135,7 +135,7 @@ def _grouped_commands(helps: dict[str, str]) -> str:
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    from . import __version__
+    from .version import __version__
 
     try:
         return version("videomae-minimal")  # the installed distribution's

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import torch
 
 from .checkpoint_formats import PRESETS, from_pretrained
 from .config import VideoMAEConfig
+from .files import write_atomic
 
 __all__ = ["CommandError", "integer", "number", "to_json", "progress", "save_figure_atomic", "existing_file",
            "load_model"]
@@ -65,17 +64,9 @@ def progress(message: str) -> None:
 
 
 def save_figure_atomic(fig, out: Path) -> None:
+    "A matplotlib figure as a PNG at 100 dpi, written whole or not at all."
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a picture is an ordinary file
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_atomic(out, lambda tmp: fig.savefig(tmp, dpi=100))
 
 
 def existing_file(path: str) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .api import embed_video
-from .checkpoint_formats import write_atomic
+from .files import write_atomic
 from .cli_common import CommandError, load_model, progress
 from .cli_video import clip_rate
 from .finetuning import VIDEO_SUFFIXES

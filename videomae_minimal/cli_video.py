@@ -18,6 +18,7 @@ from .classifier import VideoMAEForVideoClassification
 from .cli_common import CommandError, existing_file, load_model, progress, save_figure_atomic, to_json
 from .masking import tube_mask
 from .pretraining import VideoMAEForPreTraining, masked_pixels, reconstruct_pixels
+from .runs import read_labels
 from .processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess
 from .sampling import plot_frames, sample_frame_indices
 from .sampling_rate import fitting_rate, frames_needed, trained_rate
@@ -250,20 +251,21 @@ def cmd_demo(args) -> str:
         raise CommandError(f"bundled files are missing ({', '.join(map(str, missing))}): this installation of "
                            "videomae_minimal lacks its package data; reinstall it (pip install --force-reinstall)")
     classifier = load_model(str(TINY_FINETUNED), VideoMAEForVideoClassification)
-    rows = [line.split(",") for line in (MOTION_CLIPS / "labels.csv").read_text(encoding="utf-8").splitlines()[1:]]
+    clips, names = read_labels(MOTION_CLIPS / "labels.csv")
+    rows = [(path, names[label]) for path, label, _ in clips]
     lines = [f"The tiny VideoMAE fine-tuned on the motion task (the package's {TINY_FINETUNED.relative_to(DATA.parent)}), "
              f"on the {len(rows)} bundled clips of {MOTION_CLIPS.relative_to(DATA.parent)}:"]
     correct = 0
     progress(f"classifying the {len(rows)} bundled clips")  # one line: the results follow, on stdout
-    for name, _, truth in rows:
-        predictions = _predict(MOTION_CLIPS / name, classifier, "single", None, 3, classifier.config.id2label,
+    for path, truth in rows:
+        predictions = _predict(path, classifier, "single", None, 3, classifier.config.id2label,
                                str(TINY_FINETUNED), report=None)
         correct += predictions[0]["label"] == truth
         top = ", ".join(f"{p['label']} {p['score']:.0%}" for p in predictions)
-        lines.append(f"  {name:<34} {'ok   ' if predictions[0]['label'] == truth else 'WRONG'} top 3: {top}")
+        lines.append(f"  {path.name:<34} {'ok   ' if predictions[0]['label'] == truth else 'WRONG'} top 3: {top}")
     lines.append(f"{correct} of {len(rows)} correct")
     pretrained = load_model(str(TINY_PRETRAINED), VideoMAEForPreTraining)
-    clip = MOTION_CLIPS / rows[args.clip % len(rows)][0]
+    clip = rows[args.clip % len(rows)][0]
     rate = clip_rate(clip, pretrained, str(TINY_PRETRAINED), None)
     loss, masked = _reconstruction_picture(clip, pretrained, Path(args.out), 0.9, args.seed, rate,
                                            who="the tiny pre-trained VideoMAE")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 __all__ = ['VIDEO_SUFFIXES', 'LIST_FILES', 'CLASS_NAMES_FILE', 'ClipSet', 'split_clips', 'LAYOUTS', 'read_clips', 'cut_clips', 'SAMPLINGS', 'EVAL_VIEWS', 'segment_indices', 'training_frames', 'evaluation_frames', 'random_resized_box', 'normalize', 'augment_clip', 'ClipStream', 'StepBatches', 'worker_context', 'clip_loader', 'finetuning_model', 'ClipTrainingArgs', 'open_clips', 'EvalClips', 'evaluate_clips', 'clip_parts', 'train_on_clips']
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +16,12 @@ from videomae_minimal.classifier import VideoMAEForVideoClassification
 from videomae_minimal.config import PreprocessorConfig, VideoMAEConfig
 from videomae_minimal.processing import IMAGENET_MEAN, IMAGENET_STD, preprocess_views
 from videomae_minimal.loop import RunParts, distributed_setup, run_training
-from videomae_minimal.runs import LABELS_FILE, mixup, soft_cross_entropy, soft_targets, write_video
+from videomae_minimal.runs import LABELS_FILE, mixup, read_labels, soft_cross_entropy, soft_targets, write_video
 from videomae_minimal.sampling import kinetics_test_views, sample_frame_indices, ssv2_test_views
-# The paper's recipe is notebook 10's (layer-wise lr decay) and A3's (soft targets, mixup); layer_id and
-# parameter_groups stay importable from here, where they were first defined.
+# The paper's recipe is notebook 10's (layer-wise lr decay) and A3's (soft targets, mixup); layer_id,
+# parameter_groups and make_finetuning_optimizer stay importable from here, where they were first defined.
 from videomae_minimal.training import (TINY, TrainingError, batch_positions, classifier_from_pretrained, dataset_indices,  # noqa: F401
-                                       layer_id, make_finetuning_optimizer, parameter_groups)
+                                       layer_id, make_finetuning_optimizer, make_optimizer, parameter_groups)
 from videomae_minimal.video import read_video, video_info
 
 
@@ -62,32 +61,6 @@ def _class_folders(folder: Path) -> list[tuple[Path, str]]:
     "(file, class name) for DIR/<class>/...: every video file below each sub-folder."
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     return [(f, c.name) for c in classes for f in _video_files(c)]
-
-
-def _labels_csv(table: Path) -> tuple[list, dict]:
-    "(file, label id, split or None) rows and {id: name} from labels.csv (file,label,label_name[,split])."
-    with open(table, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    header = tuple(c.strip() for c in rows[0]) if rows else ()
-    if header not in (("file", "label", "label_name"), ("file", "label", "label_name", "split")):
-        raise TrainingError(f"{table}: the first line must be the header file,label,label_name (and optionally ,split), "
-                            f"got {','.join(header) or 'an empty file'}")
-    found, names = [], {}
-    for line, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise TrainingError(f"{table}, line {line}: expected {len(header)} columns ({','.join(header)}), got {len(row)}")
-        name, label, label_name, *split = (c.strip() for c in row)
-        if not label.isdigit():
-            raise TrainingError(f"{table}, line {line}: label {label!r} is not a non-negative integer")
-        if names.setdefault(int(label), label_name) != label_name:
-            raise TrainingError(f"{table}, line {line}: label {label} is named {label_name!r} here and "
-                                f"{names[int(label)]!r} before")
-        if split and split[0] not in ("train", "val"):
-            raise TrainingError(f"{table}, line {line}: split must be train or val, got {split[0]!r}")
-        found.append((table.parent / name, int(label), split[0] if split else None))
-    return found, names
 
 
 def _list_file(table: Path) -> list[tuple[Path, str]]:
@@ -159,7 +132,7 @@ def read_clips(path) -> tuple[ClipSet, ClipSet | None]:
     if not path.is_dir():
         raise TrainingError(f"{path}: no such folder or list file")
     if (path / LABELS_FILE).is_file():
-        found, names = _labels_csv(path / LABELS_FILE)
+        found, names = read_labels(path / LABELS_FILE)
         if not found:
             raise TrainingError(f"{path / LABELS_FILE}: lists no clips")
         sets = {split: _clip_set([(p, label) for p, label, s in found if (s or "train") == split], names, LABELS_FILE)
@@ -461,8 +434,8 @@ def clip_parts(args: ClipTrainingArgs, rank: int, world: int, workers: int = 0) 
     "The RunParts of fine-tuning on video files: clips decoded by `workers`, the paper's recipe, validation clips."
     train_set, val_set = open_clips(args)
     model = finetuning_model(args.init, train_set.label_names, args.drop_path, args.model, args.seed)
-    optimizer, scheduler = make_finetuning_optimizer(model, args.lr, args.weight_decay, args.layer_decay,
-                                                     args.warmup_steps, args.steps)
+    optimizer, scheduler = make_optimizer(model, args.lr, args.weight_decay, args.warmup_steps, args.steps,
+                                                  layer_decay=args.layer_decay)
     p = model.preprocessor_config
     stream = ClipStream(train_set, args.seed, model.config.num_frames, model.config.image_size, args.sampling, args.rate,
                         args.flip, p.mean, p.std)

@@ -21,8 +21,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from videomae_minimal.checkpoint_formats import (WriteError, raise_if_no_room, read_weights, refused_code, replace_atomic,
-                                                 save_pretrained, write_atomic)
+from videomae_minimal.checkpoint_formats import read_weights, refused_code, save_pretrained
+from videomae_minimal.files import WriteError, raise_if_no_room, replace_atomic, write_atomic
 from videomae_minimal.checkpoints import from_transformers_state_dict, load_weights
 from videomae_minimal.training import TrainingError
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from videomae_minimal.files import write_atomic
+
 
 _CODE_BITS = 12  # frame numbers up to 4095 fit in the synthetic clips' code stripe
 
@@ -58,8 +60,7 @@ def write_synthetic_clip(path, num_frames: int = 90, fps: int = 30, size=(96, 16
     path = Path(path)
     if not path.parent.is_dir():
         raise ValueError(f"{path}: the folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # keep the suffix: it picks the container
-    try:
+    def encode(tmp: Path) -> None:  # the temporary file keeps the suffix: it picks the container
         try:
             container = av.open(str(tmp), "w")
         except (av.FFmpegError, ValueError) as e:
@@ -80,10 +81,8 @@ def write_synthetic_clip(path, num_frames: int = 90, fps: int = 30, size=(96, 16
                     clock_ms += 20 if i % 3 else 55
                 container.mux(stream.encode(frame))
             container.mux(stream.encode())  # flush the encoder's delayed frames
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return write_atomic(path, encode)
 
 
 class VideoReadError(ValueError):

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .grading import grade, graded_checks, graded_notebooks
+from ..version import __version__
 from .notebooks import CourseError, GradingError, exercises, read_notebook, source_root, write_json_atomic, write_text_atomic
 from .submissions import SubmissionError, class_submissions, submission_digest, unpack
 
@@ -22,7 +23,6 @@ __all__ = ['grader_version', 'graded_from', 'stale', 'grade_class']
 
 def grader_version() -> str:
     "The package's version and a hash of the grader's own sources (every module of this folder)."
-    from .. import __version__  # here, not at import: the package's __init__ may still be importing this one
 
     digest = hashlib.sha256()
     for module in sorted(Path(__file__).parent.glob("*.py")):

@@ -1,5 +1,6 @@
 """The course's notebooks as assignments: nbgrader's markers, student versions of a cell and a notebook, the graded
-exercises, and the small helpers every part of the course package shares (reading a notebook, atomic writes).
+exercises, and the small helpers every part of the course package shares (reading a notebook; the atomic writes are
+the package's one writer, `files.py`, importable from here as before).
 
 Instructor notebooks (`notebooks/`) stay the only source. They mark exercises the way nbgrader does:
 - inside a cell, the solution sits between `### BEGIN SOLUTION` and `### END SOLUTION`. A student version replaces
@@ -15,10 +16,10 @@ from __future__ import annotations
 import ast
 import copy
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..files import write_json_atomic, write_text_atomic  # used across the course package, through here
 
 __all__ = ['SOLUTION', 'HIDDEN_TESTS', 'GENERATED_HEADER', 'GRADER_META', 'CourseError', 'GradingError', 'student_source', 'solution_lines', 'cell_source', 'nbgrader_meta', 'read_notebook', 'student_notebook', 'Exercise', 'exercises', 'source_root', 'instructor_notebooks', 'course_notebooks', 'write_json_atomic', 'write_text_atomic', 'grader_role', 'grader_cell_number']
 
@@ -256,19 +257,6 @@ def course_notebooks(root: Path) -> list[Path]:
     return instructor_notebooks(root) + sorted((root / "notebooks" / "appendix").glob("*.ipynb"))
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            json.dump(data, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # ------------------------------------------------------------------------------------------------------- grading
 GRADER_META = "videomae_grader"  # the grader's own cell metadata in a graded copy: the cell's number, its role
 
@@ -285,15 +273,3 @@ def grader_cell_number(cell: dict) -> int | None:
 
 class GradingError(CourseError):
     "The grader could not grade (no kernel, no notebooks): not the student's fault, exit status 2."
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -6,13 +6,13 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from ..files import replace_atomic
 from .notebooks import (GENERATED_HEADER, SOLUTION, CourseError, cell_source, course_notebooks, exercises,
                         read_notebook, source_root, student_notebook, write_json_atomic)
 
@@ -59,12 +59,9 @@ def new_folder(out: Path):
     work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     try:
         yield work
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(work, 0o777 & ~umask)
         if out.exists():
             out.rmdir()
-        os.replace(work, out)
+        replace_atomic(work, out)  # ordinary permissions, then the rename
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
