@@ -153,6 +153,29 @@ def test_tube_mask_layout_decisions_are_named(tmp_path):
     })
 
 
+# ------------------------------------------------ 03 · to_tubelets, deepened: the axes and the flat form are theirs
+def test_to_tubelets_decisions_are_named(tmp_path):
+    from videomae_minimal.patches import from_tubelets, to_tubelets
+
+    def only_four_dimensional(tubes, grid, tubelet_size, patch_size):  # forgets the decoder's flattened form
+        if tubes.ndim != 4:
+            raise ValueError("expected (B, N, ts*p*p, C)")
+        return from_tubelets(tubes, grid, tubelet_size, patch_size)
+
+    def rows_and_columns_swapped(video, tubelet_size, patch_size):  # (dt, dx, dy) inside a token
+        tubes = to_tubelets(video, tubelet_size, patch_size)
+        b, n, _, c = tubes.shape
+        return tubes.reshape(b, n, tubelet_size, patch_size, patch_size, c).transpose(2, 3).reshape(b, n, -1, c)
+
+    check = trusted_checks.TRUSTED_CHECKS["to_tubelets"]
+    assert verdict("to_tubelets", tmp_path, to_tubelets=to_tubelets, from_tubelets=from_tubelets) is None
+    with pytest.raises(ValueError, match=r"expected \(B, N, ts\*p\*p, C\)"):  # the check cell stops: no results, 0 points
+        verdict("to_tubelets", tmp_path, to_tubelets=to_tubelets, from_tubelets=only_four_dimensional)
+    said = verdict("to_tubelets", tmp_path, to_tubelets=rows_and_columns_swapped, from_tubelets=from_tubelets)
+    assert said is not None and "not the pixels Conv3d sees" in said, said
+    assert check.dump.__name__ == "dump_tubelets"
+
+
 # --------------------------------------------------------------------------------- "try it" answers
 @pytest.mark.parametrize("path", CORE, ids=lambda p: p.stem)
 def test_every_try_it_question_has_an_answer_hidden_from_students(path):
