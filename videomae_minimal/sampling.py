@@ -79,7 +79,9 @@ def plot_frames(frames, titles=None, ncols: int = 8, width: float = 16.0, suptit
     ncols = min(ncols, len(frames))
     nrows = -(-len(frames) // ncols)
     aspect = frames.shape[1] / frames.shape[2]
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, width / ncols * aspect * nrows * 1.15), squeeze=False)
+    row_height = width / ncols * aspect + (0.3 if titles is not None else 0.05)  # inches: a frame, and its title's line
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, row_height * nrows + (0.5 if suptitle else 0)), squeeze=False,
+                             layout="constrained")  # constrained: titles get their own room, none is clipped
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < len(frames):
@@ -88,5 +90,4 @@ def plot_frames(frames, titles=None, ncols: int = 8, width: float = 16.0, suptit
                 ax.set_title(str(titles[k]), fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig
