@@ -167,10 +167,19 @@ def test_to_tubelets_decisions_are_named(tmp_path):
         b, n, _, c = tubes.shape
         return tubes.reshape(b, n, tubelet_size, patch_size, patch_size, c).transpose(2, 3).reshape(b, n, -1, c)
 
+    def flat_form_channel_first(tubes, grid, tubelet_size, patch_size):  # unflattens (C, ts*p*p): channel slowest
+        if tubes.ndim == 3:
+            tubes = tubes.unflatten(-1, (-1, tubelet_size * patch_size * patch_size)).transpose(2, 3)
+        return from_tubelets(tubes, grid, tubelet_size, patch_size)
+
     check = trusted_checks.TRUSTED_CHECKS["to_tubelets"]
     assert verdict("to_tubelets", tmp_path, to_tubelets=to_tubelets, from_tubelets=from_tubelets) is None
-    with pytest.raises(ValueError, match=r"expected \(B, N, ts\*p\*p, C\)"):  # the check cell stops: no results, 0 points
-        verdict("to_tubelets", tmp_path, to_tubelets=to_tubelets, from_tubelets=only_four_dimensional)
+    said = verdict("to_tubelets", tmp_path, to_tubelets=to_tubelets, from_tubelets=only_four_dimensional)
+    assert said == ("from_tubelets should also take the flattened (B, N, ts*p*p*C) form the decoder predicts; "
+                    "it raised ValueError: expected (B, N, ts*p*p, C)"), said
+    said = verdict("to_tubelets", tmp_path, to_tubelets=to_tubelets, from_tubelets=flat_form_channel_first)
+    assert said is not None and said.endswith("flattened (B, N, ts*p*p*C) form the decoder predicts: check which "
+                                              "of its axes is the channel"), said
     said = verdict("to_tubelets", tmp_path, to_tubelets=rows_and_columns_swapped, from_tubelets=from_tubelets)
     assert said is not None and "not the pixels Conv3d sees" in said, said
     assert check.dump.__name__ == "dump_tubelets"

@@ -61,7 +61,7 @@ def to_tubelets(pixel_values: torch.Tensor, tubelet_size: int, patch_size: int) 
 def from_tubelets(tubelets: torch.Tensor, grid: tuple[int, int, int], tubelet_size: int, patch_size: int) -> torch.Tensor:
     "The inverse of `to_tubelets`: (B, N, ts*p*p, C) or (B, N, ts*p*p*C) -> (B, T, C, H, W)."
     t, h, w = grid
-    if tubelets.ndim == 3:
+    if tubelets.ndim == 3:  # the decoder's flat form: channel fastest, so the channel is the last of the two axes
         tubelets = tubelets.unflatten(-1, (tubelet_size * patch_size * patch_size, -1))  # (B, N, ts*p*p, C)
     return rearrange(tubelets, "b (t h w) (p0 p1 p2) c -> b (t p0) c (h p1) (w p2)",
                      t=t, h=h, w=w, p0=tubelet_size, p1=patch_size, p2=patch_size)

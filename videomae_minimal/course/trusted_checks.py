@@ -199,8 +199,11 @@ def _compare_tubelets(saved: dict, expected: dict) -> str | None:
     if not torch.allclose(got, expected["per_token"].double(), atol=1e-4):
         return ("your tubelets are not the pixels Conv3d sees for each token: check the token order (t, h, w) and "
                 "the order inside a token (dt, dy, dx, then channel)")
+    flat_form = "from_tubelets should also take the flattened (B, N, ts*p*p*C) form the decoder predicts"
+    if isinstance(saved.get("back_flat_error"), str):
+        return f"{flat_form}; it raised {saved['back_flat_error']}"
     for key, what in (("back", "from_tubelets(to_tubelets(video)) should give the video back, pixel for pixel"),
-                      ("back_flat", "from_tubelets should also take the flattened (B, N, ts*p*p*C) form the decoder predicts")):
+                      ("back_flat", f"{flat_form}: check which of its axes is the channel")):
         back = saved.get(key)
         if not isinstance(back, torch.Tensor) or not torch.equal(back, expected["video"]):
             return what
