@@ -138,7 +138,7 @@ def test_readme_and_overview_state_the_measured_numbers(scratch):
     assert run(scratch, "--check").returncode == 0
     readme = (scratch / "README.md").read_text()
     readme = re.sub(r"(\(notebooks/05_tube_masking\.ipynb\).*\| )(\d+)( min \|)", lambda m: m[1] + "95" + m[3], readme)
-    readme = readme.replace("Eight exercises", "Nine exercises")
+    readme = readme.replace("Ten exercises", "Nine exercises")
     (scratch / "README.md").write_text(readme)
 
     def slow_map(cells):
@@ -150,11 +150,11 @@ def test_readme_and_overview_state_the_measured_numbers(scratch):
     result = run(scratch, "--check")
     assert result.returncode == 1
     assert "README.md: notebooks/05_tube_masking.ipynb is listed at 95 min" in result.stderr
-    assert "README.md: says Nine exercises (17 points); the notebooks have eight (17 points)" in result.stderr
+    assert "README.md: says Nine exercises (23 points); the notebooks have ten (23 points)" in result.stderr
     assert "00's course map: 02_processing.ipynb is listed at 95 min" in result.stderr
     assert run(scratch, "--write").returncode == 0
     assert run(scratch, "--check").returncode == 0
-    assert "Eight exercises" in (scratch / "README.md").read_text()
+    assert "Ten exercises" in (scratch / "README.md").read_text()
 
 
 def test_the_readme_counts_every_exercise():
