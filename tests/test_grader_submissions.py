@@ -211,7 +211,7 @@ def test_student_flag_regrades_one_and_a_partial_run_is_not_reused_by_a_full_one
     assert made["graded_now"] == 2, messages
     assert sum("grading again: graded for other notebooks" in m for m in messages) == 2, messages
     rows = gradebook_rows(out)
-    assert [(rows[s]["total"], rows[s]["max"]) for s in ("ann", "bob")] == [("2", "17"), ("2", "17")]
+    assert [(rows[s]["total"], rows[s]["max"]) for s in ("ann", "bob")] == [("2", "23"), ("2", "23")]
     messages = []
     assert course.grade_class(tmp_path / "class", out, progress=messages.append)["graded_now"] == 0  # now it stands
     assert sum("already graded, skipped" in m for m in messages) == 2

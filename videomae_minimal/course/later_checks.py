@@ -35,7 +35,7 @@ def prepare_transformers_names():
     from ..checkpoints import from_transformers_state_dict
 
     generator = torch.Generator().manual_seed(fresh_seed())
-    sizes = {**NAME_SIZES, "num_hidden_layers": 1 + secrets.randbelow(3), "num_labels": 2 + secrets.randbelow(6)}
+    sizes = {**NAME_SIZES, "num_hidden_layers": 2, "num_labels": 2 + secrets.randbelow(6)}  # weights, labels: drawn
     video = torch.randn(2, 4, 3, 32, 32, generator=generator)  # (B, T, C, H, W): a (2, 2, 2) grid of 8 tokens
     hidden = torch.zeros(2, 8, dtype=torch.bool)
     hidden[:, torch.randperm(8, generator=generator)[:4]] = True  # 4 of 8 hidden, the same in each clip
