@@ -319,7 +319,7 @@ def test_bad_inputs_raise_before_compute():
     (dict(decoder_hidden_size=10, decoder_num_attention_heads=3), "decoder_hidden_size"),
     (dict(image_size=30, patch_size=8), "image_size"),
     (dict(num_frames=5, tubelet_size=2), "num_frames"),
-    (dict(hidden_act="relu"), "hidden_act"),
+    (dict(hidden_act="mish"), "hidden_act"),
     (dict(attn_implementation="flash"), "attn_implementation"),
     (dict(num_hidden_layers=0), "num_hidden_layers"),
     (dict(id2label={0: "a", 2: "c"}), "id2label"),

@@ -214,3 +214,56 @@ def test_embed_refuses_a_bad_output_name(tmp_path):
                              str(TINY_FINETUNED), "--out", str(tmp_path / "f.csv")], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.returncode == 2 and "--out" in result.stderr and ".npy or .safetensors" in result.stderr
+
+
+@pytest.mark.parametrize("activation", ["gelu", "gelu_new", "gelu_pytorch_tanh", "quick_gelu", "relu", "silu"])
+def test_hidden_act_variants_match_transformers(activation):
+    torch.manual_seed(0)
+    theirs = transformers.VideoMAEForVideoClassification(transformers.VideoMAEConfig(**TINY, hidden_act=activation)).eval()
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.normal_(0, 0.3)
+    ours = vm.VideoMAEForVideoClassification(vm.VideoMAEConfig(**TINY, hidden_act=activation)).eval()
+    load_weights(ours, from_transformers_state_dict(theirs.state_dict()))
+    video = torch.randn(2, TINY["num_frames"], 3, TINY["image_size"], TINY["image_size"])
+    with torch.no_grad():
+        assert torch.allclose(ours(video).logits, theirs(video).logits, atol=1e-5), activation
+
+
+def test_every_accepted_activation_is_implemented():
+    from videomae_minimal.config import HIDDEN_ACTS
+    from videomae_minimal.encoder import ACTIVATIONS
+    assert set(HIDDEN_ACTS) == set(ACTIVATIONS)
+    with pytest.raises(ValueError, match="hidden_act must be one of"):
+        vm.VideoMAEConfig(hidden_act="mish")
+
+
+def test_num_labels_zero_gives_the_pooled_features(saved):
+    folder, theirs, video = saved
+    reference = transformers.VideoMAEForVideoClassification.from_pretrained(folder, num_labels=0,
+                                                                            ignore_mismatched_sizes=True).eval()
+    ours = vm.VideoMAEForVideoClassification.from_pretrained(folder, num_labels=0, ignore_mismatched_sizes=True)
+    with torch.no_grad():
+        expected = reference(video).logits
+        got = ours(video).logits
+    assert tuple(got.shape) == tuple(expected.shape) == (2, TINY["hidden_size"])
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_the_position_tables_stay_exact_through_dtype_round_trips(saved):
+    folder, theirs, video = saved
+    ours = vm.from_pretrained(folder)
+    ours.bfloat16().float()
+    theirs_again = transformers.VideoMAEForVideoClassification.from_pretrained(folder).eval().bfloat16().float()
+    assert torch.equal(ours.encoder.position_table, vm.sinusoid_table(ours.config.num_patches, TINY["hidden_size"]))
+    with torch.no_grad():
+        assert torch.allclose(ours(video).logits, theirs_again(video).logits, atol=1e-5)
+    pretraining = vm.VideoMAEForPreTraining(vm.VideoMAEConfig(**TINY)).half().float()
+    assert torch.equal(pretraining.decoder_position_table,
+                       vm.sinusoid_table(pretraining.config.num_patches, TINY["decoder_hidden_size"]))
+
+
+def test_a_non_square_image_size_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match=r"image_size \[224, 320\]: a non-square image_size is not supported"):
+        vm.VideoMAEConfig(image_size=(224, 320))
+    assert vm.VideoMAEConfig(image_size=[224, 224]).image_size == 224

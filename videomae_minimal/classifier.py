@@ -25,7 +25,8 @@ class VideoMAEForVideoClassification(nn.Module):
         self.config = config
         self.encoder = VideoMAEModel(config)
         self.fc_norm = nn.LayerNorm(config.hidden_size, eps=1e-5) if config.use_mean_pooling else None  # fixed eps, as transformers
-        self.head = nn.Linear(config.hidden_size, config.num_labels)
+        # num_labels=0, as in transformers: no head, the logits are the pooled features
+        self.head = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
                 bool_masked_pos: torch.Tensor | None = None, output_attentions: bool = False) -> VideoClassificationOutput:

@@ -10,7 +10,8 @@ from dataclasses import InitVar, asdict, dataclass, field, fields
 
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")  # transformers' names
-HIDDEN_ACTS = ("gelu",)  # the exact erf GELU, the only activation of every published VideoMAE
+# transformers' activation names a config may give (06's ACTIVATIONS implements each); every published VideoMAE: gelu
+HIDDEN_ACTS = ("gelu", "gelu_python", "gelu_new", "gelu_pytorch_tanh", "quick_gelu", "relu", "silu", "swish")
 # config.json keys spelled differently elsewhere: transformers v5 writes `qv_bias` where v4 and the Hub say `qkv_bias`
 _ALIASES = {"qv_bias": "qkv_bias", "_attn_implementation": "attn_implementation"}
 
@@ -57,7 +58,10 @@ class VideoMAEConfig:
                      "num_hidden_layers", "num_attention_heads", "intermediate_size", "decoder_num_attention_heads",
                      "decoder_hidden_size", "decoder_num_hidden_layers", "decoder_intermediate_size"):
             value = getattr(self, name)
-            if isinstance(value, (list, tuple)) and name in ("image_size", "patch_size") and len(set(value)) == 1:
+            if isinstance(value, (list, tuple)) and name in ("image_size", "patch_size"):
+                if len(set(value)) != 1:  # transformers accepts (height, width); every published model is square
+                    raise ValueError(f"VideoMAEConfig.{name} {list(value)}: a non-square {name} is not supported here "
+                                     "(every published VideoMAE is square; process frames to a square crop)")
                 value = value[0]  # a square given as [224, 224]
                 setattr(self, name, value)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -41,8 +41,9 @@ class Decoder(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(
             Block(config.decoder_hidden_size, config.decoder_num_attention_heads, config.decoder_intermediate_size,
-                  config.qkv_bias, config.layer_norm_eps, config.attn_implementation, config.hidden_dropout_prob,
-                  config.attention_probs_dropout_prob) for _ in range(config.decoder_num_hidden_layers))
+                  qkv_bias=config.qkv_bias, eps=config.layer_norm_eps, attn_implementation=config.attn_implementation,
+                  hidden_dropout=config.hidden_dropout_prob, attention_dropout=config.attention_probs_dropout_prob,
+                  hidden_act=config.hidden_act) for _ in range(config.decoder_num_hidden_layers))
         self.norm = nn.LayerNorm(config.decoder_hidden_size, eps=1e-5)  # transformers' fixed eps here
         self.head = nn.Linear(config.decoder_hidden_size, config.patch_dim)
 
@@ -65,8 +66,7 @@ class VideoMAEForPreTraining(nn.Module):
         self.encoder = VideoMAEModel(config)
         self.encoder_to_decoder = nn.Linear(config.hidden_size, config.decoder_hidden_size, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, config.decoder_hidden_size))
-        self.register_buffer("decoder_position_table",
-                             sinusoid_table(config.num_patches, config.decoder_hidden_size), persistent=False)
+        self.decoder_position_table = sinusoid_table(config.num_patches, config.decoder_hidden_size)  # aside, as 06's
         self.decoder = Decoder(config)
 
     def forward(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None,
@@ -83,7 +83,7 @@ class VideoMAEForPreTraining(nn.Module):
             targets = targets[bool_masked_pos].reshape(B, num_masked, -1)  # (B, N_masked, ts*p*p*C)
         encoded = self.encoder(pixel_values, bool_masked_pos, output_attentions)
         x = self.encoder_to_decoder(encoded.last_hidden_state)  # (B, N_visible, D) -> (B, N_visible, Dd)
-        pos = self.decoder_position_table.to(x.dtype).expand(B, -1, -1)  # (B, N, Dd)
+        pos = self.decoder_position_table.to(device=x.device, dtype=x.dtype).expand(B, -1, -1)  # (B, N, Dd)
         Dd = x.shape[-1]
         pos_visible = pos[~bool_masked_pos].reshape(B, -1, Dd)  # (B, N_visible, Dd)
         pos_masked = pos[bool_masked_pos].reshape(B, -1, Dd)  # (B, N_masked, Dd)
