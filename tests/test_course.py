@@ -701,6 +701,31 @@ def test_every_trusted_check_passes_the_reference_and_names_a_mistake(tmp_path):
         "norm_pix_loss=True: sample ")
 
 
+def test_the_trusted_tube_mask_check_names_each_decision_left_to_the_student(tmp_path):
+    """05's deepened exercise leaves the layout, the count and the generator to the student: each wrong decision
+    loses the points with a message that names it."""
+    import torch
+    from videomae_minimal.masking import random_mask, tube_mask
+
+    def position_major(batch_size, grid, mask_ratio, generator=None):  # each position's time steps side by side
+        t, h, w = grid
+        return random_mask(batch_size, h * w, mask_ratio, generator).repeat_interleave(t, dim=1)
+
+    def rounded_up(batch_size, grid, mask_ratio, generator=None):  # ceil(ratio * H'W') instead of int()
+        t, h, w = grid
+        return tube_mask(batch_size, grid, min(0.999, (int(mask_ratio * h * w) + 1) / (h * w)), generator)
+
+    def own_generator(batch_size, grid, mask_ratio, generator=None):  # the draws ignore the generator given
+        return tube_mask(batch_size, grid, mask_ratio, torch.Generator().manual_seed(0))
+
+    assert trusted_verdict("tube_mask", tmp_path, tube_mask=tube_mask) is None
+    for wrong, named in ((position_major, "your tube mask differs between time steps"),
+                         (rounded_up, "each sample should hide int(0.75 * 30) = 22 positions"),
+                         (own_generator, "draw the positions with the generator you are given")):
+        said = trusted_verdict("tube_mask", tmp_path, tube_mask=wrong)
+        assert said is not None and named in said, (wrong.__name__, said)
+
+
 def test_the_trusted_attention_and_classifier_comparisons_find_each_mistake():
     """The grader's own comparisons for 06 and 08 (run in its process, no kernel): the instructor's code passes, and
     each usual mistake is named."""

@@ -131,28 +131,6 @@ def test_the_new_checks_are_graded_exercises_of_09_and_10():
     assert {"to_transformers_state_dict", "parameter_groups"} <= set(trusted_checks.TRUSTED_CHECKS)
 
 
-# ------------------------------------------------------------------- 05 · tube_mask, deepened: the layout is theirs
-def test_tube_mask_layout_decisions_are_named(tmp_path):
-    from videomae_minimal.masking import random_mask, tube_mask
-
-    def position_major(batch_size, grid, mask_ratio, generator=None):  # each position's steps side by side
-        t, h, w = grid
-        return random_mask(batch_size, h * w, mask_ratio, generator).repeat_interleave(t, dim=1)
-
-    def rounded_up(batch_size, grid, mask_ratio, generator=None):  # ceil instead of int
-        t, h, w = grid
-        return tube_mask(batch_size, grid, min(0.999, (int(mask_ratio * h * w) + 1) / (h * w)), generator)
-
-    def own_generator(batch_size, grid, mask_ratio, generator=None):  # the draws ignore the generator given
-        return tube_mask(batch_size, grid, mask_ratio, torch.Generator().manual_seed(0))
-
-    passes_and_names_each_mistake("tube_mask", tmp_path, tube_mask, {
-        position_major: "your tube mask differs between time steps",
-        rounded_up: "each sample should hide int(0.75 * 30) = 22 positions",
-        own_generator: "draw the positions with the generator you are given",
-    })
-
-
 # ------------------------------------------------ 03 · to_tubelets, deepened: the axes and the flat form are theirs
 def test_to_tubelets_decisions_are_named(tmp_path):
     from videomae_minimal.patches import from_tubelets, to_tubelets
