@@ -10,7 +10,7 @@ from videomae_minimal import (VideoMAEConfig, from_pretrained, random_mask, sinu
 
 transformers = pytest.importorskip("transformers")
 from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table  # noqa: E402
-from conftest import TINY  # the tiny sizes shared by the parity tests
+from conftest import ROOT, TINY  # the tiny sizes shared by the parity tests
 
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
@@ -381,3 +381,24 @@ def test_renaming_names_unknown_tensors():
         vm.checkpoints.from_transformers_state_dict({
             "videomae.encoder.layer.0.attention.attention.query.weight": torch.zeros(2, 2),
             "videomae.encoder.layer.0.attention.attention.value.weight": torch.zeros(2, 2)})
+
+
+def test_every_model_carries_its_processing_and_the_default_is_one():
+    "preprocessor_config is part of the model (issue 28): the one default, replaced by a checkpoint's own file."
+    import ast
+
+    import videomae_minimal as vm
+    from videomae_minimal.bundled import TINY_FINETUNED
+    from videomae_minimal.config import PreprocessorConfig
+
+    config = vm.VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, hidden_size=32, num_hidden_layers=1,
+                               num_attention_heads=4, intermediate_size=64)
+    for cls in (vm.VideoMAEModel, vm.VideoMAEForPreTraining, vm.VideoMAEForVideoClassification):
+        assert cls(config).preprocessor_config == PreprocessorConfig(size=32, crop_size=32), cls.__name__
+    stored = json.loads((TINY_FINETUNED / "preprocessor_config.json").read_text())
+    assert list(vm.from_pretrained(TINY_FINETUNED).preprocessor_config.mean) == stored["image_mean"]
+    for path in (ROOT / "videomae_minimal").rglob("*.py"):  # nobody guesses it with getattr(model, ..., None)
+        calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
+                 and getattr(n.func, "id", None) == "getattr" and len(n.args) > 1
+                 and getattr(n.args[1], "value", None) == "preprocessor_config"]
+        assert not calls, path.name

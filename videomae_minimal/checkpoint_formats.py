@@ -354,10 +354,8 @@ def from_pretrained(path_or_id, *, config: VideoMAEConfig | str | None = None, a
     model.to(resolve_dtype(dtype, torch_dtype, config_values, raw))
     state_dict = _fit_to(model, state_dict, ignore_mismatched_sizes, model_class is not None, str(weights))
     load_weights(model, state_dict, source=str(weights))
-    if (folder / "preprocessor_config.json").is_file():
+    if (folder / "preprocessor_config.json").is_file():  # else the model keeps its default (PreprocessorConfig.default)
         model.preprocessor_config = PreprocessorConfig.from_json_file(folder / "preprocessor_config.json", config.image_size)
-    else:
-        model.preprocessor_config = PreprocessorConfig(size=config.image_size, crop_size=config.image_size)
     return (model.to(device) if device is not None else model).eval()
 
 
@@ -440,8 +438,7 @@ def save_pretrained(model: nn.Module, folder, preprocessor: PreprocessorConfig |
         theirs = {k.removeprefix("videomae."): v for k, v in theirs.items()}
     dtype = next(model.parameters()).dtype  # recorded as transformers v5 records it, for dtype="auto"
     config = {**model.config.to_dict(), "architectures": [type(model).__name__], "dtype": str(dtype).removeprefix("torch.")}
-    preprocessor = preprocessor or getattr(model, "preprocessor_config", None) or PreprocessorConfig(
-        size=model.config.image_size, crop_size=model.config.image_size)
+    preprocessor = preprocessor or model.preprocessor_config
     written = _write_weights(folder, {k: v.detach().clone() for k, v in theirs.items()}, safe_serialization, max_bytes)
     _remove_stale_weights(folder, written)
     for name, values in (("config.json", config), ("preprocessor_config.json", preprocessor_dict(preprocessor))):

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from videomae_minimal.config import VideoMAEConfig
+from videomae_minimal.config import PreprocessorConfig, VideoMAEConfig
 from videomae_minimal.encoder import VideoMAEModel
 from videomae_minimal.outputs import ModelOutput
 
@@ -23,6 +23,7 @@ class VideoMAEForVideoClassification(nn.Module):
     def __init__(self, config: VideoMAEConfig):
         super().__init__()
         self.config = config
+        self.preprocessor_config = PreprocessorConfig.default(config)  # its frames' processing (02); a checkpoint's own replaces it
         self.encoder = VideoMAEModel(config)
         self.fc_norm = nn.LayerNorm(config.hidden_size, eps=1e-5) if config.use_mean_pooling else None  # fixed eps, as transformers
         # num_labels=0, as in transformers: no head, the logits are the pooled features

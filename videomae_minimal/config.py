@@ -180,6 +180,12 @@ class PreprocessorConfig:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
     @classmethod
+    def default(cls, config: VideoMAEConfig) -> "PreprocessorConfig":
+        """How every model of this package processes its frames until a checkpoint says otherwise: the short side
+        resized to the model's `image_size`, a centred square crop of it, ImageNet statistics."""
+        return cls(size=config.image_size, crop_size=config.image_size)
+
+    @classmethod
     def from_json_file(cls, path, image_size: int = 224) -> "PreprocessorConfig":
         "Read transformers' spelling; a missing size or crop means the model's own `image_size`."
         path = os.fspath(path)

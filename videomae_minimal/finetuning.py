@@ -304,9 +304,7 @@ def finetuning_model(init, label_names: dict, drop_path: float = 0.0, model: dic
     if init is None:
         config = VideoMAEConfig(**{**(model or TINY), "use_mean_pooling": True, "id2label": label_names,
                                    "drop_path_rate": drop_path})
-        built = VideoMAEForVideoClassification(config)
-        built.preprocessor_config = PreprocessorConfig(size=config.image_size, crop_size=config.image_size)
-        return built
+        return VideoMAEForVideoClassification(config)
     source = from_pretrained(init, dtype=torch.float32)
     built = classifier_from_pretrained(source, label_names, drop_path_rate=drop_path)
     if isinstance(source, VideoMAEForVideoClassification) and source.config.id2label == built.config.id2label \

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from videomae_minimal.config import VideoMAEConfig
+from videomae_minimal.config import PreprocessorConfig, VideoMAEConfig
 from videomae_minimal.encoder import Block, VideoMAEModel, check_mask
 from videomae_minimal.outputs import ModelOutput
 from videomae_minimal.patches import check_pixel_values, from_tubelets, to_tubelets
@@ -63,6 +63,7 @@ class VideoMAEForPreTraining(nn.Module):
     def __init__(self, config: VideoMAEConfig):
         super().__init__()
         self.config = config
+        self.preprocessor_config = PreprocessorConfig.default(config)  # its frames' processing (02); a checkpoint's own replaces it
         self.encoder = VideoMAEModel(config)
         self.encoder_to_decoder = nn.Linear(config.hidden_size, config.decoder_hidden_size, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, config.decoder_hidden_size))

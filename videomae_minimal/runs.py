@@ -292,7 +292,6 @@ def build_model(args: TrainingArgs, label_names: dict[int, str] | None) -> nn.Mo
             raise TrainingError(f"{args.init}: {e}") from None
         model.encoder.requires_grad_(not args.linear_probe)  # a linear probe trains fc_norm and the head only
         return shrink_head(model, args.head_init_scale) if args.head_init_scale != 1 else model
-    model.preprocessor_config = PreprocessorConfig(size=model.config.image_size, crop_size=model.config.image_size)
     if args.task == "finetune":
         model.encoder.requires_grad_(not args.linear_probe)  # a probe of a random encoder: the probe's control
         if args.head_init_scale != 1:

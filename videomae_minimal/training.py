@@ -208,17 +208,12 @@ class TrainingError(ValueError):
     "A run that cannot start or continue as asked: named arguments, files or checkpoints."
 
 
-def _preprocessor(model: nn.Module) -> PreprocessorConfig:  # the model's own (from_pretrained attaches one), or the default
-    return getattr(model, "preprocessor_config", None) or PreprocessorConfig(
-        size=model.config.image_size, crop_size=model.config.image_size)
-
-
 def batch_loss(model: nn.Module, data, positions: np.ndarray, seed: int, mask_ratio: float = 0.9, mask: str = "tube",
                single_frame: bool = False) -> torch.Tensor:
     "The loss of the clips at stream `positions`: masked norm-pix loss for a pre-training model, else cross-entropy."
     clips, labels = data.clips(dataset_indices(positions, len(data), seed))  # (B, T, S, S, 3), (B,)
     clips = one_frame_each(clips, positions, seed) if single_frame else clips  # (B, T, S, S, 3)
-    pixel_values = pixel_values_from_clips(clips, _preprocessor(model))  # (B, T, 3, S, S)
+    pixel_values = pixel_values_from_clips(clips, model.preprocessor_config)  # (B, T, 3, S, S)
     if isinstance(model, VideoMAEForPreTraining):
         masks = sample_masks(positions, model.config.grid, mask_ratio, mask, seed)  # (B, N)
         return model(pixel_values, masks).loss
@@ -257,7 +252,7 @@ def evaluate(model: VideoMAEForVideoClassification, data, batch_size: int = 64, 
     for indices in np.split(np.arange(len(data)), range(batch_size, len(data), batch_size)):  # (b,) each, in order
         clips, _ = data.clips(indices)  # (b, T, S, S, 3)
         clips = one_frame_each(clips, indices, seed) if single_frame else clips
-        logits = model(pixel_values_from_clips(clips, _preprocessor(model))).logits  # (b, num_labels)
+        logits = model(pixel_values_from_clips(clips, model.preprocessor_config)).logits  # (b, num_labels)
         predicted.append(logits.argmax(dim=-1).numpy())
     model.train(was_training)
     predicted, truth = np.concatenate(predicted), data.labels(np.arange(len(data)))  # (n,), (n,)
@@ -275,7 +270,7 @@ def masked_loss(model: VideoMAEForPreTraining, data, mask_ratio: float = 0.9, ma
     for indices in np.split(np.arange(len(data)), range(batch_size, len(data), batch_size)):  # (b,) each, in order
         clips, _ = data.clips(indices)  # (b, T, S, S, 3)
         masks = sample_masks(indices, model.config.grid, mask_ratio, mask, seed)  # (b, N)
-        total += model(pixel_values_from_clips(clips, _preprocessor(model)), masks).loss.item() * len(indices)
+        total += model(pixel_values_from_clips(clips, model.preprocessor_config), masks).loss.item() * len(indices)
     model.train(was_training)
     return total / len(data)
 
@@ -292,8 +287,7 @@ def classifier_from_pretrained(source: nn.Module, id2label: dict | None, **confi
     missing, unexpected = model.load_state_dict(encoder, strict=False)
     if unexpected or any(not k.startswith(("fc_norm.", "head.")) for k in missing):
         raise TrainingError(f"its encoder does not fit: missing {missing}, unexpected {unexpected}")
-    model.preprocessor_config = getattr(source, "preprocessor_config", None) or PreprocessorConfig(  # as pre-trained
-        size=model.config.image_size, crop_size=model.config.image_size)
+    model.preprocessor_config = source.preprocessor_config  # processed as it was pre-trained
     return model
 
 
@@ -397,7 +391,7 @@ def reconstruction_gate(model: VideoMAEForPreTraining, data, mask_ratio: float =
     counts = {"object": 0, "background": 0}
     for indices in np.split(np.arange(len(data)), range(batch_size, len(data), batch_size)):  # (b,) each, in order
         clips, _ = data.clips(indices)  # (b, T, S, S, 3)
-        pixel_values = pixel_values_from_clips(clips, _preprocessor(model))  # (b, T, 3, S, S)
+        pixel_values = pixel_values_from_clips(clips, model.preprocessor_config)  # (b, T, 3, S, S)
         masks = sample_masks(indices, config.grid, mask_ratio, mask, seed)  # (b, N)
         targets = reconstruction_targets(pixel_values, config)  # (b, N, d)
         predicted = model(pixel_values, masks).logits  # (b, N_masked, d): hidden tokens in token order
