@@ -267,3 +267,17 @@ def test_a_non_square_image_size_is_refused_with_the_reason():
     with pytest.raises(ValueError, match=r"image_size \[224, 320\]: a non-square image_size is not supported"):
         vm.VideoMAEConfig(image_size=(224, 320))
     assert vm.VideoMAEConfig(image_size=[224, 224]).image_size == 224
+
+
+def test_compare_with_transformers_finds_a_changed_weight(saved):
+    "The public comparison (issue 28): equal weights agree with transformers to float rounding, one changed bias shows."
+    folder, theirs, video = saved
+    ours = vm.from_pretrained(folder)
+    assert vm.compare_with_transformers(ours, video)["logits"] < 1e-5  # via a copy saved here
+    assert vm.compare_with_transformers(ours, video, source=folder)["logits"] < 1e-5  # transformers reads the folder
+    with torch.no_grad():
+        ours.head.bias[2] += 0.25
+    assert vm.compare_with_transformers(ours, video, source=folder)["logits"] == pytest.approx(0.25, abs=1e-5)
+    pretraining = vm.VideoMAEForPreTraining(vm.VideoMAEConfig(**TINY)).eval()
+    diffs = vm.compare_with_transformers(pretraining, video)
+    assert set(diffs) == {"logits", "loss"} and max(diffs.values()) < 1e-5

@@ -46,7 +46,7 @@ from .pretraining import (VideoMAEForPreTraining, VideoMAEPreTrainingOutput, mas
 from .classifier import VideoClassificationOutput, VideoMAEForVideoClassification
 from .checkpoints import CheckpointError
 from .checkpoint_formats import from_pretrained, save_pretrained
-from .api import classify_video, embed_video, video_probabilities, video_views
+from .api import classify_video, compare_with_transformers, embed_video, video_probabilities, video_views
 from .training import (
     MOTIONS,
     SyntheticMotion,
@@ -79,7 +79,7 @@ __all__ = [
     "to_tubelets", "from_tubelets", "TubeletEmbedding", "sinusoid_table", "tube_mask", "random_mask",
     "reconstruction_targets", "reconstruct_pixels", "masked_pixels",
     # using a model
-    "classify_video", "embed_video", "video_probabilities", "video_views",
+    "classify_video", "compare_with_transformers", "embed_video", "video_probabilities", "video_views",
     # training runs
     "train", "TrainingArgs", "train_on_clips", "ClipTrainingArgs", "evaluate", "evaluate_clips", "TrainingError",
     "classifier_from_pretrained",

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import math
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .api import video_probabilities, video_views
+from .api import compare_with_transformers, video_probabilities, video_views
 from .bundled import DATA, MOTION_CLIPS, TINY_FINETUNED, TINY_PRETRAINED
-from .checkpoint_formats import save_pretrained
 from .classifier import VideoMAEForVideoClassification
 from .cli_common import CommandError, existing_file, load_model, progress, save_figure_atomic, to_json
 from .masking import tube_mask
@@ -135,14 +133,6 @@ def cmd_classify(args) -> str:
     return "\n".join(f"{p['score']:7.2%}  {p['label']} ({p['id']})" for p in predictions)
 
 
-def _reference_folder(checkpoint: str, model, folder: Path, own_config: bool) -> str:
-    "Where transformers can load the same weights: the checkpoint itself, or a copy in its published names."
-    path = Path(checkpoint)
-    if not own_config and ((path.is_dir() and (path / "config.json").is_file()) or not path.exists()):
-        return checkpoint  # a transformers directory or a Hub id: transformers reads it itself
-    return str(save_pretrained(model, folder))
-
-
 def cmd_compare(args) -> tuple[str, int]:
     try:
         import transformers
@@ -159,20 +149,10 @@ def cmd_compare(args) -> tuple[str, int]:
         generator = torch.Generator().manual_seed(args.seed)
         pixel_values = torch.randn(1, config.num_frames, config.num_channels, config.image_size, config.image_size, generator=generator)
     mask = tube_mask(len(pixel_values), config.grid, 0.9, generator=torch.Generator().manual_seed(args.seed))
-    with tempfile.TemporaryDirectory() as folder:
-        source = _reference_folder(args.checkpoint, ours, Path(folder), own_config=args.config is not None)
-        progress(f"loading the same checkpoint with transformers {transformers.__version__}")
-        theirs = getattr(transformers, type(ours).__name__).from_pretrained(  # float32 whatever dtype it was saved in
-            source, attn_implementation="sdpa", dtype=torch.float32).eval()
-    progress("running both")
-    with torch.no_grad():
-        if isinstance(ours, VideoMAEForPreTraining):
-            a, b = ours(pixel_values, mask), theirs(pixel_values, bool_masked_pos=mask)
-            diffs = {"logits": (a.logits - b.logits).abs().max().item(), "loss": abs(a.loss.item() - b.loss.item())}
-        elif isinstance(ours, VideoMAEForVideoClassification):
-            diffs = {"logits": (ours(pixel_values).logits - theirs(pixel_values).logits).abs().max().item()}
-        else:
-            diffs = {"last_hidden_state": (ours(pixel_values).last_hidden_state - theirs(pixel_values).last_hidden_state).abs().max().item()}
+    progress(f"loading the same checkpoint with transformers {transformers.__version__}, running both")
+    path = Path(args.checkpoint)  # transformers reads a transformers folder or a Hub id itself; else a copy of ours
+    readable = args.config is None and ((path.is_dir() and (path / "config.json").is_file()) or not path.exists())
+    diffs = compare_with_transformers(ours, pixel_values, args.checkpoint if readable else None, mask)
     broken = [name for name, d in diffs.items() if not math.isfinite(d)]
     if broken:
         raise CommandError(f"{args.checkpoint}: the {' and '.join(broken)} are not finite numbers (NaN or Inf) here or in "
