@@ -192,40 +192,24 @@ def _bound_names(source: str) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------------------------- grading
-def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout: float,
-                   candidates: list[Path] | None = None, sandbox: bool = True) -> dict:
-    """Grade one course notebook of a submission. Returns {"notebook", "file", "results": [Result],
-    "warnings", "student_errors", "cells_run", "code_cells", "stopped"}."""
-    instructor = read_notebook(instructor_path)
-    checks = graded_checks(instructor, instructor_path.name)
-    record = {"notebook": instructor_path.name, "file": None, "results": [], "warnings": [], "student_errors": [],
-              "cells_run": 0, "code_cells": 0, "stopped": None}
-    if not checks:
-        return record
-
-    def all_fail(message: str) -> dict:
-        record["results"] = [Result(e.notebook, exercise, e.name, 0.0, e.points, False, message) for e, exercise in checks]
-        return record
-
+def _the_file(submission: Path, instructor_path: Path, candidates: list[Path] | None) -> Path | str:
+    "The one file of `submission` that is this notebook, or why there is none (every exercise of it then fails)."
     if candidates is None:
         candidates = match_submission(submission, [instructor_path])[instructor_path.name]
     if not candidates:
         found = [p.relative_to(submission).as_posix() for p in submitted_files(submission)]
-        return all_fail("notebook missing from the submission" + (f" (found: {', '.join(found)})" if found else ""))
+        return "notebook missing from the submission" + (f" (found: {', '.join(found)})" if found else "")
     if len(candidates) > 1:
         names = ", ".join(p.relative_to(submission).as_posix() for p in candidates)
-        return all_fail(f"ambiguous: {len(candidates)} files could be {instructor_path.name} ({names}); "
-                        "hand in exactly one")
-    path = candidates[0]
-    record["file"] = path.relative_to(submission).as_posix()
-    try:
-        submitted = read_notebook(path)
-        graded, record["warnings"] = graded_copy(submitted, instructor, instructor_path.name)
-    except (CourseError, KeyError, TypeError, AttributeError) as e:
-        return all_fail(f"could not read the submitted notebook: {e}")
-    bwrap = sandbox_available() if sandbox else None
-    # Checks compared in this process: only under the sandbox, which can keep the reference out of the kernel.
-    trusted = {e.name: TRUSTED_CHECKS[e.name] for e, _ in checks if e.name in TRUSTED_CHECKS} if bwrap else {}
+        return f"ambiguous: {len(candidates)} files could be {instructor_path.name} ({names}); hand in exactly one"
+    return candidates[0]
+
+
+def _run_graded(graded: dict, root: Path, instructor_path: Path, instructor: dict, trusted: dict, bwrap,
+                timeout: float) -> tuple[dict, str | None, dict, list[str]]:
+    """Run the graded copy in a fresh kernel over a scratch tree (in the sandbox when `bwrap`), the trusted checks'
+    cells swapped in with inputs drawn now. Returns (replies by cell index, why it stopped, the trusted verdicts by
+    grade_id, the scratch package's paths as the kernel saw them)."""
     verdicts: dict[str, str | None] = {}  # grade_id -> None (matches) or what differs, for trusted checks that ran
     with tempfile.TemporaryDirectory(prefix="videomae-grade-") as scratch:
         tree = Path(scratch)
@@ -251,7 +235,12 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
                          if grader_role(c) == "check" and nbgrader_meta(c).get("grade_id") == grade_id)
             if replies.get(index, {}).get("status") == "ok":
                 verdicts[grade_id] = check.verdict(tree / "trusted" / f"{grade_id}.pt", expected.get(grade_id))
-    hidden_modules = {m for check in trusted.values() for m in check.hide}
+    return replies, stopped, verdicts, package
+
+
+def _score(record: dict, graded: dict, checks: list, replies: dict, stopped: str | None, verdicts: dict,
+           hidden_modules: set[str], package: list[str], timeout: float) -> dict:
+    "The student's own errors, and each exercise's points and message, from the kernel's replies, into `record`."
     record["stopped"], record["cells_run"] = stopped, len(replies)
     record["code_cells"] = sum(c.get("cell_type") == "code" and grader_role(c) != "duplicate" for c in graded["cells"])
     first_error: dict[int, str] = {}  # cell index -> the message of the first error in the student's cells before it
@@ -287,6 +276,38 @@ def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout:
             message = f"{first_error[index]}; then {where} failed: {message}"
         record["results"].append(Result(e.notebook, exercise, e.name, 0.0, e.points, False, message))
     return record
+
+
+def grade_notebook(submission: Path, instructor_path: Path, root: Path, timeout: float,
+                   candidates: list[Path] | None = None, sandbox: bool = True) -> dict:
+    """Grade one course notebook of a submission. Returns {"notebook", "file", "results": [Result],
+    "warnings", "student_errors", "cells_run", "code_cells", "stopped"}."""
+    instructor = read_notebook(instructor_path)
+    checks = graded_checks(instructor, instructor_path.name)
+    record = {"notebook": instructor_path.name, "file": None, "results": [], "warnings": [], "student_errors": [],
+              "cells_run": 0, "code_cells": 0, "stopped": None}
+    if not checks:
+        return record
+
+    def all_fail(message: str) -> dict:
+        record["results"] = [Result(e.notebook, exercise, e.name, 0.0, e.points, False, message) for e, exercise in checks]
+        return record
+
+    path = _the_file(submission, instructor_path, candidates)
+    if isinstance(path, str):
+        return all_fail(path)
+    record["file"] = path.relative_to(submission).as_posix()
+    try:
+        submitted = read_notebook(path)
+        graded, record["warnings"] = graded_copy(submitted, instructor, instructor_path.name)
+    except (CourseError, KeyError, TypeError, AttributeError) as e:
+        return all_fail(f"could not read the submitted notebook: {e}")
+    bwrap = sandbox_available() if sandbox else None
+    # Checks compared in this process: only under the sandbox, which can keep the reference out of the kernel.
+    trusted = {e.name: TRUSTED_CHECKS[e.name] for e, _ in checks if e.name in TRUSTED_CHECKS} if bwrap else {}
+    replies, stopped, verdicts, package = _run_graded(graded, root, instructor_path, instructor, trusted, bwrap, timeout)
+    hidden_modules = {m for check in trusted.values() for m in check.hide}
+    return _score(record, graded, checks, replies, stopped, verdicts, hidden_modules, package, timeout)
 
 
 
