@@ -57,9 +57,9 @@ for _cls in MODEL_CLASSES:
     _cls.device = property(lambda self: _first_parameter(self).device, doc="Where the parameters are.")
     _cls.dtype = property(lambda self: _first_parameter(self).dtype, doc="The parameters' dtype.")
     _cls.main_input_name = "pixel_values"  # what transformers' Trainer and pipelines feed the model
-    _cls.base_model = property(lambda self: self if isinstance(self, VideoMAEModel) else self.encoder,
+    _cls.base_model = property(lambda self: self if isinstance(self, VideoMAEModel) else self.videomae,
                                doc="The encoder (transformers' `base_model`, its `videomae`).")
-    _cls.get_input_embeddings = lambda self: self.base_model.patch_embed  # transformers': the patch embedding
+    _cls.get_input_embeddings = lambda self: self.base_model.embeddings.patch_embeddings  # transformers': the patch embedding
     _cls.num_parameters = num_parameters
 
 
@@ -83,8 +83,8 @@ def recording_hidden_states(encoder: VideoMAEModel, wanted: bool = True):
     states: list[torch.Tensor] = []
     handles = []
     if wanted:
-        handles.append(encoder.blocks[0].register_forward_pre_hook(lambda block, args: states.append(args[0])))
-        handles += [block.register_forward_hook(lambda block, args, out: states.append(out[0])) for block in encoder.blocks]
+        handles.append(encoder.encoder.layer[0].register_forward_pre_hook(lambda block, args: states.append(args[0])))
+        handles += [block.register_forward_hook(lambda block, args, out: states.append(out[0])) for block in encoder.encoder.layer]
     try:
         yield states  # (B, N_visible, D) each, num_hidden_layers + 1 of them
     finally:
@@ -112,7 +112,7 @@ def with_transformers_options(plain_forward):
             kwargs["output_attentions"] = True
         arguments = signature.bind(self, *args, **kwargs).arguments
         labels = arguments.pop("labels", None)  # the classifier's: its loss is chosen below
-        encoder = self if isinstance(self, VideoMAEModel) else self.encoder
+        encoder = self if isinstance(self, VideoMAEModel) else self.videomae
         outer = inside_a_model.set(True)
         try:
             with recording_hidden_states(encoder, output_hidden_states) as hidden_states:
@@ -239,7 +239,7 @@ def embed_video(path, model_or_checkpoint, views: str = "single", rate: int = 4,
     model = _as_model(model_or_checkpoint)
     was_training = model.training
     pixel_values, _ = video_views(path, model, views, rate, autorotate)  # (V, T, C, S, S)
-    encoder = model if isinstance(model, VideoMAEModel) else model.encoder
+    encoder = model if isinstance(model, VideoMAEModel) else model.videomae
     tokens = encoder.eval()(pixel_values).last_hidden_state  # (V, N, D)
     model.train(was_training)
     if isinstance(model, VideoMAEForVideoClassification) and model.fc_norm is None:

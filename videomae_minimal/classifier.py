@@ -24,19 +24,19 @@ class VideoMAEForVideoClassification(nn.Module):
         super().__init__()
         self.config = config
         self.preprocessor_config = PreprocessorConfig.default(config)  # its frames' processing (02); a checkpoint's own replaces it
-        self.encoder = VideoMAEModel(config)
+        self.videomae = VideoMAEModel(config)  # the encoder of 06
         self.fc_norm = nn.LayerNorm(config.hidden_size, eps=1e-5) if config.use_mean_pooling else None  # fixed eps, as transformers
         # num_labels=0, as in transformers: no head, the logits are the pooled features
-        self.head = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
                 bool_masked_pos: torch.Tensor | None = None, output_attentions: bool = False) -> VideoClassificationOutput:
-        encoded = self.encoder(pixel_values, bool_masked_pos, output_attentions)
+        encoded = self.videomae(pixel_values, bool_masked_pos, output_attentions)
         x = encoded.last_hidden_state  # (B, N, D), or the visible tokens only
         if self.fc_norm is not None:
             pooled = self.fc_norm(x.mean(dim=1))  # (B, D)
         else:
             pooled = x[:, 0]  # (B, D): there is no CLS token; token 0 is the first tubelet, after the final LayerNorm
-        logits = self.head(pooled)  # (B, num_labels)
+        logits = self.classifier(pooled)  # (B, num_labels)
         loss = F.cross_entropy(logits, labels.to(logits.device)) if labels is not None else None  # labels: (B,) class ids
         return VideoClassificationOutput(loss=loss, logits=logits, attentions=encoded.attentions)

@@ -310,7 +310,7 @@ def finetuning_model(init, label_names: dict, drop_path: float = 0.0, model: dic
     if isinstance(source, VideoMAEForVideoClassification) and source.config.id2label == built.config.id2label \
             and source.fc_norm is not None:
         built.fc_norm.load_state_dict(source.fc_norm.state_dict())  # the same labels: keep the trained head
-        built.head.load_state_dict(source.head.state_dict())
+        built.classifier.load_state_dict(source.classifier.state_dict())
     return built
 
 

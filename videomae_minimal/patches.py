@@ -29,14 +29,14 @@ class TubeletEmbedding(nn.Module):
         super().__init__()
         self.config = config
         kernel = (config.tubelet_size, config.patch_size, config.patch_size)
-        self.proj = nn.Conv3d(config.num_channels, config.hidden_size, kernel_size=kernel, stride=kernel)
+        self.projection = nn.Conv3d(config.num_channels, config.hidden_size, kernel_size=kernel, stride=kernel)
 
     def forward(self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None) -> torch.Tensor:
         check_pixel_values(pixel_values, self.config)
-        pixel_values = pixel_values.to(self.proj.weight.dtype)  # a model loaded in bf16 or fp16 takes float32 input too
+        pixel_values = pixel_values.to(self.projection.weight.dtype)  # a model loaded in bf16 or fp16 takes float32 input too
         if bool_masked_pos is None:
             x = pixel_values.transpose(1, 2)  # (B, C, T, H, W): Conv3d wants channels first
-            x = self.proj(x)  # (B, D, T', H', W')
+            x = self.projection(x)  # (B, D, T', H', W')
             return x.flatten(2).transpose(1, 2)  # (B, N, D), token n = (t * H' + h) * W' + w
         # Only the visible tubelets: the same projection as a Linear over flattened tubelets, on ~10% of them.
         num_patches = self.config.num_patches
@@ -49,7 +49,7 @@ class TubeletEmbedding(nn.Module):
         b, n = (~bool_masked_pos).nonzero(as_tuple=True)  # (B*N_visible,) each, sample-major, tokens ascending
         visible = grid[b, n // (h * w), n // w % h, n % w]  # (B*N_visible, C, ts, p, p): copies the visible pixels only
         visible = visible.reshape(B, -1, C * ts * p * p)  # (B, N_visible, C*ts*p*p), the Conv3d weight's order
-        return F.linear(visible, self.proj.weight.flatten(1), self.proj.bias)  # (B, N_visible, D)
+        return F.linear(visible, self.projection.weight.flatten(1), self.projection.bias)  # (B, N_visible, D)
 
 
 def to_tubelets(pixel_values: torch.Tensor, tubelet_size: int, patch_size: int) -> torch.Tensor:

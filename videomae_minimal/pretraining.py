@@ -39,7 +39,7 @@ class Decoder(nn.Module):
 
     def __init__(self, config: VideoMAEConfig):
         super().__init__()
-        self.blocks = nn.ModuleList(
+        self.decoder_layers = nn.ModuleList(
             Block(config.decoder_hidden_size, config.decoder_num_attention_heads, config.decoder_intermediate_size,
                   qkv_bias=config.qkv_bias, eps=config.layer_norm_eps, attn_implementation=config.attn_implementation,
                   hidden_dropout=config.hidden_dropout_prob, attention_dropout=config.attention_probs_dropout_prob,
@@ -48,7 +48,7 @@ class Decoder(nn.Module):
         self.head = nn.Linear(config.decoder_hidden_size, config.patch_dim)
 
     def forward(self, x: torch.Tensor, num_masked: int) -> torch.Tensor:
-        for block in self.blocks:
+        for block in self.decoder_layers:
             x, _ = block(x)  # (B, N, Dd)
         x = x[:, x.shape[1] - num_masked:]  # (B, N_masked, Dd): only the mask tokens are predicted
         return self.head(self.norm(x))  # (B, N_masked, ts*p*p*C)
@@ -64,7 +64,7 @@ class VideoMAEForPreTraining(nn.Module):
         super().__init__()
         self.config = config
         self.preprocessor_config = PreprocessorConfig.default(config)  # its frames' processing (02); a checkpoint's own replaces it
-        self.encoder = VideoMAEModel(config)
+        self.videomae = VideoMAEModel(config)  # the encoder of 06
         self.encoder_to_decoder = nn.Linear(config.hidden_size, config.decoder_hidden_size, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, config.decoder_hidden_size))
         self.decoder_position_table = sinusoid_table(config.num_patches, config.decoder_hidden_size)  # aside, as 06's
@@ -82,7 +82,7 @@ class VideoMAEForPreTraining(nn.Module):
         with torch.no_grad():  # the targets are fixed pixels: no gradient flows into them
             targets = reconstruction_targets(pixel_values, self.config)  # (B, N, ts*p*p*C)
             targets = targets[bool_masked_pos].reshape(B, num_masked, -1)  # (B, N_masked, ts*p*p*C)
-        encoded = self.encoder(pixel_values, bool_masked_pos, output_attentions)
+        encoded = self.videomae(pixel_values, bool_masked_pos, output_attentions)
         x = self.encoder_to_decoder(encoded.last_hidden_state)  # (B, N_visible, D) -> (B, N_visible, Dd)
         pos = self.decoder_position_table.to(device=x.device, dtype=x.dtype).expand(B, -1, -1)  # (B, N, Dd)
         Dd = x.shape[-1]

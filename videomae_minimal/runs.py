@@ -290,10 +290,10 @@ def build_model(args: TrainingArgs, label_names: dict[int, str] | None) -> nn.Mo
             model = classifier_from_pretrained(source, label_names, **{**args.model, "drop_path_rate": args.drop_path})
         except TrainingError as e:
             raise TrainingError(f"{args.init}: {e}") from None
-        model.encoder.requires_grad_(not args.linear_probe)  # a linear probe trains fc_norm and the head only
+        model.videomae.requires_grad_(not args.linear_probe)  # a linear probe trains fc_norm and the head only
         return shrink_head(model, args.head_init_scale) if args.head_init_scale != 1 else model
     if args.task == "finetune":
-        model.encoder.requires_grad_(not args.linear_probe)  # a probe of a random encoder: the probe's control
+        model.videomae.requires_grad_(not args.linear_probe)  # a probe of a random encoder: the probe's control
         if args.head_init_scale != 1:
             shrink_head(model, args.head_init_scale)
     return model

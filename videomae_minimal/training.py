@@ -276,28 +276,28 @@ def masked_loss(model: VideoMAEForPreTraining, data, mask_ratio: float = 0.9, ma
 
 
 def classifier_from_pretrained(source: nn.Module, id2label: dict | None, **config_overrides) -> VideoMAEForVideoClassification:
-    "A mean-pooling classifier on `source`'s encoder (sizes and tensors, less its final LayerNorm): fc_norm and the head new."
+    "A mean-pooling classifier on `source`'s encoder (sizes and tensors, less its final LayerNorm): fc_norm and the classifier new."
     sizes = {k: getattr(source.config, k) for k in ("image_size", "patch_size", "num_channels", "num_frames", "tubelet_size",
              "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "qkv_bias")}  # the encoder's
     model = VideoMAEForVideoClassification(VideoMAEConfig(**{**config_overrides, **sizes, "use_mean_pooling": True,
                                                              "id2label": id2label}))
-    prefix = "encoder." if isinstance(source, VideoMAEModel) else ""  # a bare encoder's names lack the full models' prefix
+    prefix = "videomae." if isinstance(source, VideoMAEModel) else ""  # a bare encoder's names lack the full models' prefix
     state = {prefix + k: v for k, v in source.state_dict().items()}
-    encoder = {k: v for k, v in state.items() if k.startswith("encoder.") and not k.startswith("encoder.norm.")}
+    encoder = {k: v for k, v in state.items() if k.startswith("videomae.") and not k.startswith("videomae.layernorm.")}
     missing, unexpected = model.load_state_dict(encoder, strict=False)
-    if unexpected or any(not k.startswith(("fc_norm.", "head.")) for k in missing):
+    if unexpected or any(not k.startswith(("fc_norm.", "classifier.")) for k in missing):
         raise TrainingError(f"its encoder does not fit: missing {missing}, unexpected {unexpected}")
     model.preprocessor_config = source.preprocessor_config  # processed as it was pre-trained
     return model
 
 
 def layer_id(name: str, num_layers: int) -> int:
-    "The recipe's layer of a parameter: 0 the patch embedding, i + 1 block i, num_layers + 1 the rest (fc_norm, head)."
-    if name.startswith("encoder.patch_embed."):
+    "The recipe's layer of a parameter: 0 the patch embedding, i + 1 block i, num_layers + 1 the rest (fc_norm, classifier)."
+    if name.startswith("videomae.embeddings."):
         return 0
-    if name.startswith("encoder.blocks."):
-        return int(name.split(".")[2]) + 1
-    return num_layers + 1  # the encoder's final norm, fc_norm and the head
+    if name.startswith("videomae.encoder.layer."):
+        return int(name.split(".")[3]) + 1
+    return num_layers + 1  # the encoder's final norm (videomae.layernorm), fc_norm and the classifier
 
 
 def parameter_groups(model: nn.Module, lr: float, weight_decay: float, layer_decay: float = 1.0) -> list[dict]:
@@ -323,8 +323,8 @@ def make_finetuning_optimizer(model: nn.Module, lr: float, weight_decay: float, 
 @torch.no_grad()
 def shrink_head(model: VideoMAEForVideoClassification, scale: float) -> VideoMAEForVideoClassification:
     "Multiply the new head's weights and bias by `scale` (the original's init_scale, 0.001): first logits near zero."
-    model.head.weight.mul_(scale)
-    model.head.bias.mul_(scale)
+    model.classifier.weight.mul_(scale)
+    model.classifier.bias.mul_(scale)
     return model
 
 

@@ -9,7 +9,7 @@ inside: only its own text reaches the kernel. The expected answers never do."""
 from __future__ import annotations
 
 __all__ = ["dump_sampled_indices", "dump_tubelets", "dump_masks", "dump_targets", "dump_resized_shapes",
-           "dump_sinusoid_tables", "dump_attention", "dump_classifier", "dump_transformers_names", "dump_parameter_groups"]
+           "dump_sinusoid_tables", "dump_attention", "dump_classifier", "dump_original_names", "dump_parameter_groups"]
 
 
 def dump_sampled_indices(inputs_path: str, results_path: str, sample_frame_indices) -> None:
@@ -107,7 +107,7 @@ def dump_sinusoid_tables(inputs_path: str, results_path: str, sinusoid_table) ->
 
 
 def dump_attention(inputs_path: str, results_path: str, Attention) -> None:
-    "06 · Attention with the grader's random weights (in our fused-qkv names) on its random tokens."
+    "06 · Attention with the grader's random weights (transformers' state dict: our names) on its random tokens."
     import torch
 
     given = torch.load(inputs_path, weights_only=True)
@@ -122,7 +122,7 @@ def dump_attention(inputs_path: str, results_path: str, Attention) -> None:
         results["output"], results["probabilities"] = got
         results["asked_output"], results["asked_probabilities"] = ours(tokens, output_attentions=True)
         plain = Attention(32, 4, qkv_bias=False, attn_implementation=implementation)
-        plain.load_state_dict({k: v for k, v in given["state"].items() if not k.endswith("_bias")})
+        plain.load_state_dict({k: v for k, v in given["state"].items() if not k.endswith(("query.bias", "value.bias"))})
         results["no_bias_output"] = plain(tokens)[0]
     torch.save({k: v for k, v in results.items() if v is not None}, results_path)
     print(f"Attention, {implementation}: the grader compares your results")
@@ -148,22 +148,22 @@ def dump_classifier(inputs_path: str, results_path: str, VideoMAEForVideoClassif
     print("classifier pooling: the grader compares your logits")
 
 
-def dump_transformers_names(inputs_path: str, results_path: str, to_transformers_state_dict) -> None:
-    "09 · to_transformers_state_dict on the grader's three state dicts (our names), and on a tensor with no place."
+def dump_original_names(inputs_path: str, results_path: str, from_original_state_dict) -> None:
+    "09 · from_original_state_dict on the grader's three state dicts (the original layout), and on a tensor with no place."
     import torch
 
     given = torch.load(inputs_path, weights_only=True)
     results = {}
     for kind in ("mean", "layernorm", "pretraining"):
-        results[kind] = dict(to_transformers_state_dict(dict(given[f"state_{kind}"])))
+        results[kind] = dict(from_original_state_dict(dict(given[f"state_{kind}"])))
     try:
-        to_transformers_state_dict({given["no_place"]: torch.zeros(3)})
+        from_original_state_dict({given["no_place"]: torch.zeros(3)})
         results["no_place"] = torch.tensor(0)  # it vanished
     except Exception as e:  # the notebook's own CheckpointError class, not the installed package's: matched by name
         named = type(e).__name__ == "CheckpointError" and given["no_place"] in str(e)
         results["no_place"] = torch.tensor(2 if named else 1)
     torch.save(results, results_path)
-    print("to_transformers_state_dict: the grader loads your tensors with transformers' from_pretrained")
+    print("from_original_state_dict: the grader loads your tensors with transformers' from_pretrained")
 
 
 def dump_parameter_groups(inputs_path: str, results_path: str, parameter_groups) -> None:
@@ -175,7 +175,7 @@ def dump_parameter_groups(inputs_path: str, results_path: str, parameter_groups)
     given = torch.load(inputs_path, weights_only=True)
     lr, weight_decay, layer_decay = given["settings"].tolist()
     model = VideoMAEForVideoClassification(VideoMAEConfig(**given["sizes"]))
-    model.encoder.patch_embed.proj.bias.requires_grad_(False)  # a frozen tensor: in no group
+    model.videomae.embeddings.patch_embeddings.projection.bias.requires_grad_(False)  # a frozen tensor: in no group
     groups = list(parameter_groups(model, lr, weight_decay, layer_decay))
     found = {}  # id(parameter) -> [(lr, weight decay) of each group holding it]
     for group in groups:

@@ -1,19 +1,21 @@
-"""The trusted checks of 09 (`to_transformers_state_dict`) and 10 (`parameter_groups`): what the grader draws for
+"""The trusted checks of 09 (`from_original_state_dict`) and 10 (`parameter_groups`): what the grader draws for
 the kernel, and how it compares the student's results in its own process. Written by hand (no notebook); registered
 in `trusted_checks.TRUSTED_CHECKS` beside the earlier notebooks' checks.
 
 The expected answers are independent of the student's notebook: 09's are transformers' own `from_pretrained` and
-logits, 10's the original MCG-NJU code's rules (`optim_factory.get_parameter_groups` with its
+logits (its input, the original layout, is transformers' conversion script read backwards: appendix A2's
+`to_original_state_dict`), 10's the original MCG-NJU code's rules (`optim_factory.get_parameter_groups` with its
 `LayerDecayValueAssigner`), transcribed here."""
 from __future__ import annotations
 
 from .draws import fresh_seed
 
-__all__ = ["NAME_SIZES", "prepare_transformers_names", "compare_transformers_names", "original_recipe",
+__all__ = ["NAME_SIZES", "prepare_original_names", "compare_original_names", "original_recipe",
            "prepare_parameter_groups", "compare_parameter_groups"]
 
-# 09 · to_transformers_state_dict. Three models whose names differ: mean pooling (fc_norm), no mean pooling (the
-# encoder's final norm, `videomae.layernorm`), and pre-training (the decoder's blocks, mask token, encoder_to_decoder).
+# 09 · from_original_state_dict. Three models whose names differ: mean pooling (fc_norm), no mean pooling (the
+# encoder's final norm, the original's `norm`), and pre-training (everything under `encoder.`, the decoder's blocks,
+# mask token, encoder_to_decoder).
 NAME_SIZES = dict(image_size=32, patch_size=16, num_frames=4, hidden_size=32, num_attention_heads=4,
                   intermediate_size=64, decoder_hidden_size=16, decoder_num_hidden_layers=1,
                   decoder_num_attention_heads=2, decoder_intermediate_size=32)
@@ -22,17 +24,17 @@ NAME_KINDS = {  # kind: (transformers class, config changes, what the student's 
     "layernorm": ("VideoMAEForVideoClassification", {"use_mean_pooling": False}, "a classifier without mean pooling"),
     "pretraining": ("VideoMAEForPreTraining", {}, "a pre-training model"),
 }
-NO_PLACE = "encoder.blocks.0.attn.relative_position_bias_table"  # a tensor VideoMAE does not have
+NO_PLACE = "blocks.0.attn.relative_position_bias_table"  # a tensor VideoMAE does not have
 
 
-def prepare_transformers_names():
-    """transformers models with sizes and weights drawn now; the kernel gets their tensors in our names, the grader
-    keeps their configs and logits."""
+def prepare_original_names():
+    """transformers models with sizes and weights drawn now; the kernel gets their tensors in the original layout, the
+    grader keeps their configs and logits."""
     import secrets
 
     import torch
     import transformers
-    from ..checkpoints import from_transformers_state_dict
+    from ..checkpoint_formats import to_original_state_dict
 
     generator = torch.Generator().manual_seed(fresh_seed())
     sizes = {**NAME_SIZES, "num_hidden_layers": 2, "num_labels": 2 + secrets.randbelow(6)}  # weights, labels: drawn
@@ -47,7 +49,7 @@ def prepare_transformers_names():
             for p in theirs.parameters():
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.3)  # every tensor's place shows in the logits
             logits = (theirs(video, hidden) if kind == "pretraining" else theirs(video)).logits
-        inputs[f"state_{kind}"] = {k: v.clone() for k, v in from_transformers_state_dict(theirs.state_dict()).items()}
+        inputs[f"state_{kind}"] = {k: v.clone() for k, v in to_original_state_dict(theirs.state_dict()).items()}
         expected[kind] = (name, config, logits)
     return inputs, expected
 
@@ -67,14 +69,14 @@ def _loaded_by_transformers(state: dict, name: str, config):
         return getattr(transformers, name).from_pretrained(folder, output_loading_info=True)
 
 
-def compare_transformers_names(saved: dict, expected: dict) -> str | None:
+def compare_original_names(saved: dict, expected: dict) -> str | None:
     import torch
 
     for kind, (name, _, what) in NAME_KINDS.items():
         state = saved.get(kind)
         if not isinstance(state, dict) or not state or not all(
                 isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-            return f"{what}: return a dict of transformers' tensor names to tensors"
+            return f"{what}: return a dict of our tensor names (transformers') to tensors"
         _, config, logits = expected[kind]
         model, info = _loaded_by_transformers(state, name, config)
         for problem, said in (("missing_keys", "found no tensor for"), ("unexpected_keys", "has no place for"),
@@ -93,7 +95,7 @@ def compare_transformers_names(saved: dict, expected: dict) -> str | None:
     if not isinstance(refused, torch.Tensor) or int(refused) != 2:
         said = {0: "it vanished", 1: "you raised something else, or your CheckpointError does not name it"}.get(
             int(refused) if isinstance(refused, torch.Tensor) and refused.numel() == 1 else -1, "no CheckpointError")
-        return f"a tensor with no transformers name ({NO_PLACE}) must raise CheckpointError naming it: {said}"
+        return f"a tensor with no place in ours ({NO_PLACE}) must raise CheckpointError naming it: {said}"
     return None
 
 
@@ -104,7 +106,11 @@ def original_recipe(name: str, ndim: int, num_layers: int, lr: float, weight_dec
     """(lr, weight decay) of one parameter as MCG-NJU's run_class_finetuning.py sets them: `get_num_layer_for_vit`
     (0 for patch_embed and the tokens, i + 1 for blocks.i, num_layers + 1 for the rest), scale
     layer_decay ** (num_layers + 1 - layer), and no weight decay for 1-D tensors, biases and the skip list."""
-    original = name.removeprefix("encoder.")  # the original's classifier keeps its encoder at the top level
+    from ..checkpoint_formats import TO_ORIGINAL
+
+    original = name  # the original's name: its classifier keeps the encoder at the top level, blocks.{i}, head
+    for ours, theirs in TO_ORIGINAL:
+        original = original.replace(ours, theirs)
     if original in ("cls_token", "mask_token", "pos_embed") or original.startswith("patch_embed"):
         layer = 0
     elif original.startswith("blocks"):
@@ -131,7 +137,7 @@ def prepare_parameter_groups():
     model = VideoMAEForVideoClassification(VideoMAEConfig(**sizes))
     expected = {name: original_recipe(name, p.ndim, sizes["num_hidden_layers"], lr, weight_decay, layer_decay)
                 for name, p in model.named_parameters()}
-    expected["encoder.patch_embed.proj.bias"] = None  # the kernel freezes it: it belongs to no group
+    expected["videomae.embeddings.patch_embeddings.projection.bias"] = None  # the kernel freezes it: it belongs to no group
     settings = torch.tensor([lr, weight_decay, layer_decay], dtype=torch.float64)
     return {"sizes": sizes, "settings": settings}, expected
 
