@@ -111,14 +111,14 @@ def test_dtypes_as_transformers_loads_them(saved, tmp_path):
 def test_a_new_head_for_your_labels(saved):
     theirs, folder = saved["classification"]
     labels = {0: "cat", 1: "dog", 2: "bird"}
-    with pytest.warns(UserWarning, match=r"newly initialised in VideoMAEForVideoClassification .*head.bias, head.weight"):
+    with pytest.warns(UserWarning, match=r"newly initialised in VideoMAEForVideoClassification .*classifier.bias, classifier.weight"):
         ours = vm.from_pretrained(folder, id2label=labels, ignore_mismatched_sizes=True)
     reference = transformers.VideoMAEForVideoClassification.from_pretrained(folder, id2label=labels,
                                                                             ignore_mismatched_sizes=True)
-    assert ours.head.weight.shape == reference.classifier.weight.shape == (3, 48)
+    assert ours.classifier.weight.shape == reference.classifier.weight.shape == (3, 48)
     assert ours.config.id2label == labels and ours.config.num_labels == 3
-    assert torch.equal(ours.encoder.blocks[1].mlp.fc2.weight, theirs.videomae.encoder.layer[1].output.dense.weight)
-    with pytest.raises(vm.CheckpointError, match=r"wrong shape \['head.bias: checkpoint \(5,\), model \(3,\)'"):
+    assert torch.equal(ours.videomae.encoder.layer[1].output.dense.weight, theirs.videomae.encoder.layer[1].output.dense.weight)
+    with pytest.raises(vm.CheckpointError, match=r"wrong shape \['classifier.bias: checkpoint \(5,\), model \(3,\)'"):
         vm.from_pretrained(folder, num_labels=3)  # transformers refuses too, without ignore_mismatched_sizes
 
 
@@ -130,11 +130,11 @@ def test_class_methods_build_the_class_asked_for(saved, tmp_path):
     reference = transformers.VideoMAEForVideoClassification.from_pretrained(pretraining, num_labels=3)
     messages = " ".join(str(w.message) for w in caught)
     assert "not used by VideoMAEForVideoClassification: decoder (" in messages and "mask_token" in messages
-    assert "newly initialised in VideoMAEForVideoClassification" in messages and "head.weight" in messages
+    assert "newly initialised in VideoMAEForVideoClassification" in messages and "classifier.weight" in messages
     ours_encoder = {k: v for k, v in vm.checkpoints.from_transformers_state_dict(reference.state_dict()).items()
-                    if k.startswith("encoder.")}
+                    if k.startswith("videomae.")}
     assert ours_encoder and all(torch.equal(ours.state_dict()[k], v) for k, v in ours_encoder.items())  # same encoder
-    assert ours.head.weight.shape == (3, 48)
+    assert ours.classifier.weight.shape == (3, 48)
     encoder = VideoMAEModel.from_pretrained(saved["classification"][1])
     assert type(encoder) is VideoMAEModel and encoder.device == torch.device("cpu") and encoder.dtype == torch.float32
     encoder.save_pretrained(tmp_path / "encoder")
@@ -160,7 +160,7 @@ def test_losses_as_transformers_computes_them(tmp_path, problem):
     loss = ours(pixel_values, labels=labels).loss
     assert abs(loss.item() - reference.item()) <= 1e-5 * max(1.0, reference.item())
     loss.backward()
-    assert ours.head.weight.grad.abs().max() > 0  # a real loss, with a gradient (regression used to give 0.0 and none)
+    assert ours.classifier.weight.grad.abs().max() > 0  # a real loss, with a gradient (regression used to give 0.0 and none)
     ours.config.problem_type = problem  # stated instead of guessed: the same loss
     assert abs(ours(pixel_values, labels=labels).loss.item() - reference.item()) <= 1e-5 * max(1.0, reference.item())
 
@@ -286,7 +286,7 @@ def test_loading_options_and_config_overrides(saved):
     same = vm.from_pretrained(finetuned, num_labels=8)  # the checkpoint's own count: its names stay
     assert same.config.id2label[0] == "move_right"
     model = vm.from_pretrained(finetuned, problem_type="multi_label_classification", hidden_dropout_prob=0.1)
-    assert model.config.problem_type == "multi_label_classification" and model.encoder.blocks[0].mlp.dropout.p == 0.1
+    assert model.config.problem_type == "multi_label_classification" and model.videomae.encoder.layer[0].output.dropout.p == 0.1
     reference = transformers.VideoMAEForVideoClassification.from_pretrained(finetuned, hidden_dropout_prob=0.1)
     assert reference.config.hidden_dropout_prob == 0.1  # what transformers does with the same keyword
     with pytest.raises(TypeError, match="from_pretrained got 'hidden_dropout': neither an option nor a VideoMAEConfig field"):

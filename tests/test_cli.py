@@ -179,9 +179,10 @@ def test_compare_matches(checkpoints):
 def test_compare_an_original_pth(checkpoints, tmp_path):
     "An original-layout file has no config: transformers gets the same tensors under its own names."
     from videomae_minimal import from_pretrained
+    from videomae_minimal.checkpoint_formats import to_original_state_dict
 
     ours = from_pretrained(checkpoints["classification"])
-    original = {k.removeprefix("encoder."): v for k, v in ours.state_dict().items()}
+    original = to_original_state_dict(ours.state_dict())
     torch.save({"model": original}, tmp_path / "finetuned.pth")
     # The preset cannot know this tiny model's heads; a config-less compare must refuse rather than guess.
     result = cli("compare", "--checkpoint", tmp_path / "finetuned.pth")

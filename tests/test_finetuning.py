@@ -150,14 +150,14 @@ def test_layer_decay_gives_each_layer_the_original_recipe_rate():
     for name, p in model.named_parameters():
         # The original's layer ids (optim_factory.get_num_layer_for_vit): patch embedding 0, block i -> i + 1, the rest
         # (fc_norm, head) num_layers + 1; its scale lr * decay ** (num_layers + 1 - layer_id).
-        block = re.match(r"encoder\.blocks\.(\d+)\.", name)
-        original_id = 0 if name.startswith("encoder.patch_embed") else int(block.group(1)) + 1 if block else L + 1
+        block = re.match(r"videomae\.encoder\.layer\.(\d+)\.", name)
+        original_id = 0 if name.startswith("videomae.embeddings.") else int(block.group(1)) + 1 if block else L + 1
         assert layer_id(name, L) == original_id
         group = group_of[id(p)]
         assert math.isclose(group["initial_lr"], lr * decay ** (L + 1 - original_id), rel_tol=1e-12), name
         assert group["weight_decay"] == (0.05 if p.ndim >= 2 else 0.0), name  # matrices only: no biases, no norms
-    assert math.isclose(group_of[id(model.encoder.patch_embed.proj.weight)]["initial_lr"], lr * 0.75 ** 4)
-    assert group_of[id(model.head.weight)]["initial_lr"] == lr
+    assert math.isclose(group_of[id(model.videomae.embeddings.patch_embeddings.projection.weight)]["initial_lr"], lr * 0.75 ** 4)
+    assert group_of[id(model.classifier.weight)]["initial_lr"] == lr
 
 
 def test_drop_path_is_active_in_training_and_off_at_eval():
@@ -166,7 +166,7 @@ def test_drop_path_is_active_in_training_and_off_at_eval():
     dropping = VideoMAEForVideoClassification(VideoMAEConfig(**TINY, num_labels=3, drop_path_rate=0.5))
     plain = VideoMAEForVideoClassification(VideoMAEConfig(**TINY, num_labels=3))
     plain.load_state_dict(dropping.state_dict())
-    assert [round(b.drop_path_rate, 3) for b in dropping.encoder.blocks] == [0.0, 0.25, 0.5]
+    assert [round(b.drop_path_rate, 3) for b in dropping.videomae.encoder.layer] == [0.0, 0.25, 0.5]
     with torch.no_grad():
         dropping.train()
         a, b = dropping(x).logits, dropping(x).logits

@@ -162,4 +162,4 @@ def test_a_probe_of_a_random_encoder_trains_only_what_reads_it():
     args = TrainingArgs("finetune", "synthetic:16", linear_probe=True, model=dict(MINIATURE), eval_data="")
     parts = motion_task_parts(args, 0, 1)
     trained = {name for name, p in parts.model.named_parameters() if p.requires_grad}
-    assert trained == {"fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias"}
+    assert trained == {"fc_norm.weight", "fc_norm.bias", "classifier.weight", "classifier.bias"}

@@ -203,8 +203,8 @@ def test_module_backward_hooks_see_transformers_gradients(saved):
             seen[name] = grad_output[0].detach().clone()
         return hook
 
-    handles = [ours.encoder.blocks[0].mlp.fc2.register_full_backward_hook(keep("ours mlp")),
-               ours.encoder.blocks[0].attn.proj.register_full_backward_hook(keep("ours attention")),
+    handles = [ours.videomae.encoder.layer[0].output.dense.register_full_backward_hook(keep("ours mlp")),
+               ours.videomae.encoder.layer[0].attention.output.dense.register_full_backward_hook(keep("ours attention")),
                theirs.videomae.encoder.layer[0].output.dense.register_full_backward_hook(keep("theirs mlp")),
                theirs.videomae.encoder.layer[0].attention.output.dense.register_full_backward_hook(keep("theirs attention"))]
     try:
@@ -221,7 +221,7 @@ def test_module_backward_hooks_see_transformers_gradients(saved):
 def test_sdpa_and_eager_agree_on_the_base_size():
     torch.manual_seed(0)
     attn = vm.encoder.Attention(768, 12, qkv_bias=True)
-    torch.nn.init.normal_(attn.q_bias); torch.nn.init.normal_(attn.v_bias)
+    torch.nn.init.normal_(attn.attention.query.bias); torch.nn.init.normal_(attn.attention.value.bias)
     eager = vm.encoder.Attention(768, 12, qkv_bias=True, attn_implementation="eager")
     eager.load_state_dict(attn.state_dict())
     x = torch.randn(1, 1568, 768)
@@ -263,7 +263,7 @@ def test_tubelet_embedding_is_a_linear_over_patches():
                 block = x[:, ti * 2:(ti + 1) * 2, :, hi * 8:(hi + 1) * 8, wi * 8:(wi + 1) * 8]  # (B, ts, C, p, p)
                 rows.append(block.permute(0, 2, 1, 3, 4).reshape(2, -1))  # (B, C*ts*p*p)
     flat = torch.stack(rows, dim=1)  # (B, N, C*ts*p*p)
-    expected = flat @ embed.proj.weight.reshape(config.hidden_size, -1).T + embed.proj.bias
+    expected = flat @ embed.projection.weight.reshape(config.hidden_size, -1).T + embed.projection.bias
     torch.testing.assert_close(embed(x), expected, atol=1e-5, rtol=1e-5)
 
 
@@ -377,10 +377,11 @@ def test_from_pretrained_errors(tmp_path, saved):
 def test_renaming_names_unknown_tensors():
     with pytest.raises(vm.CheckpointError, match="videomae.pooler.dense.weight"):
         vm.checkpoints.from_transformers_state_dict({"videomae.pooler.dense.weight": torch.zeros(1)})
-    with pytest.raises(vm.CheckpointError, match="key.weight"):
-        vm.checkpoints.from_transformers_state_dict({
-            "videomae.encoder.layer.0.attention.attention.query.weight": torch.zeros(2, 2),
-            "videomae.encoder.layer.0.attention.attention.value.weight": torch.zeros(2, 2)})
+    renamed = vm.checkpoints.from_transformers_state_dict({  # the published (v4) spelling of the biases, renamed
+        "videomae.encoder.layer.0.attention.attention.q_bias": torch.zeros(2),
+        "decoder.decoder_layers.0.attention.attention.v_bias": torch.zeros(2)})
+    assert sorted(renamed) == ["decoder.decoder_layers.0.attention.attention.value.bias",
+                               "videomae.encoder.layer.0.attention.attention.query.bias"]
 
 
 def test_every_model_carries_its_processing_and_the_default_is_one():

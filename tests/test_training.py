@@ -368,8 +368,8 @@ def test_labels_per_class_and_the_linear_probe(tmp_path):
                         steps=3, batch_size=8, eval_data="")
     trained = train(args, tmp_path / "probe", progress=False)["model"].state_dict()
     start = from_pretrained(PRETRAINED).state_dict()
-    initial_head = build_model(args, dict(enumerate(MOTIONS))).state_dict()["head.weight"]
-    encoder = [k for k in trained if k.startswith("encoder.")]
+    initial_head = build_model(args, dict(enumerate(MOTIONS))).state_dict()["classifier.weight"]
+    encoder = [k for k in trained if k.startswith("videomae.")]
     assert encoder and all(torch.equal(trained[k], start[k]) for k in encoder)  # frozen
-    assert not torch.equal(trained["head.weight"], initial_head)  # the head did train
+    assert not torch.equal(trained["classifier.weight"], initial_head)  # the head did train
     assert json.loads((tmp_path / "probe" / "training.json").read_text())["args"]["labels_per_class"] == 2

@@ -255,7 +255,7 @@ def test_the_position_tables_stay_exact_through_dtype_round_trips(saved):
     ours = vm.from_pretrained(folder)
     ours.bfloat16().float()
     theirs_again = transformers.VideoMAEForVideoClassification.from_pretrained(folder).eval().bfloat16().float()
-    assert torch.equal(ours.encoder.position_table, vm.sinusoid_table(ours.config.num_patches, TINY["hidden_size"]))
+    assert torch.equal(ours.videomae.embeddings.position_table, vm.sinusoid_table(ours.config.num_patches, TINY["hidden_size"]))
     with torch.no_grad():
         assert torch.allclose(ours(video).logits, theirs_again(video).logits, atol=1e-5)
     pretraining = vm.VideoMAEForPreTraining(vm.VideoMAEConfig(**TINY)).half().float()
@@ -276,7 +276,7 @@ def test_compare_with_transformers_finds_a_changed_weight(saved):
     assert vm.compare_with_transformers(ours, video)["logits"] < 1e-5  # via a copy saved here
     assert vm.compare_with_transformers(ours, video, source=folder)["logits"] < 1e-5  # transformers reads the folder
     with torch.no_grad():
-        ours.head.bias[2] += 0.25
+        ours.classifier.bias[2] += 0.25
     assert vm.compare_with_transformers(ours, video, source=folder)["logits"] == pytest.approx(0.25, abs=1e-5)
     pretraining = vm.VideoMAEForPreTraining(vm.VideoMAEConfig(**TINY)).eval()
     diffs = vm.compare_with_transformers(pretraining, video)

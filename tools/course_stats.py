@@ -39,8 +39,10 @@ import export  # noqa: E402  (the exporter beside this script: the same renderin
 from clean_notebooks import as_written  # noqa: E402  (how nbformat writes a notebook: one serialiser for the tools)
 
 # The core path's exported code, kept small enough to hold in one's head. 1100 until notebook 10 gained its fair
-# experiment (the fine-tuning recipe, label-preserving augmentation, the reconstruction gate: about 90 lines).
-CORE_LINE_BUDGET = 1200
+# experiment (the fine-tuning recipe, label-preserving augmentation, the reconstruction gate: about 90 lines); 1200
+# until the models took transformers' module tree (issue 27: Embeddings, Encoder, SelfAttention and Projection,
+# Intermediate; about 50 lines, with the activations, a shim and the v4 writer moved out to config and appendices).
+CORE_LINE_BUDGET = 1225
 CORE_OPENING = ("**You will build**", "**You need**", "**Time**", "**Paper**")
 # Reading rates (the docstring says how they were measured).
 PROSE_WORDS_PER_MINUTE = 160

@@ -1,19 +1,39 @@
-"""VideoMAEConfig: the sizes every step reads. Hand-written (no notebook): it is plain data under all the steps.
+"""VideoMAEConfig: the sizes every step reads. Hand-written (no notebook): it is plain data under all the steps, with
+the one table of what a config's names mean in torch (`ACTIVATIONS`, transformers' `hidden_act` names).
 
 Field names and defaults are transformers' (`VideoMAEConfig`), so a transformers `config.json` reads directly.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import InitVar, asdict, dataclass, field, fields
 
+import torch
+import torch.nn as nn
+
+from .files import write_text_atomic
+
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")  # transformers' names
-# transformers' activation names a config may give (06's ACTIVATIONS implements each); every published VideoMAE: gelu
-HIDDEN_ACTS = ("gelu", "gelu_python", "gelu_new", "gelu_pytorch_tanh", "quick_gelu", "relu", "silu", "swish")
 # config.json keys spelled differently elsewhere: transformers v5 writes `qv_bias` where v4 and the Hub say `qkv_bias`
 _ALIASES = {"qv_bias": "qkv_bias", "_attn_implementation": "attn_implementation"}
+
+
+class QuickGELU(nn.Module):
+    "x * sigmoid(1.702 x): CLIP's approximation of GELU, transformers' `quick_gelu`."
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+# transformers' activation names a config may give (`hidden_act`), each as the module transformers builds for it;
+# every published VideoMAE uses "gelu", the exact erf GELU. ("gelu_new": GPT-2's tanh approximation.)
+ACTIVATIONS = {"gelu": nn.GELU, "gelu_python": nn.GELU, "gelu_new": functools.partial(nn.GELU, approximate="tanh"),
+               "gelu_pytorch_tanh": functools.partial(nn.GELU, approximate="tanh"), "quick_gelu": QuickGELU,
+               "relu": nn.ReLU, "silu": nn.SiLU, "swish": nn.SiLU}
+HIDDEN_ACTS = tuple(ACTIVATIONS)
 
 
 @dataclass
@@ -168,6 +188,13 @@ class VideoMAEConfig:
     def to_json_string(self, use_diff: bool = True) -> str:
         "config.json's text, as transformers' method gives it (`use_diff` is accepted: this writes every size)."
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def save_pretrained(self, save_directory, **options) -> str:
+        """Write `save_directory/config.json` (atomically), as transformers' config method does; its options (push to
+        the Hub, ...) are accepted and not needed. Also what makes transformers' Trainer write config.json beside every
+        checkpoint of our model: pass `processing_class=model.config` (Trainer saves the processing class with the
+        weights, and only a transformers model's own save_pretrained would write the config)."""
+        return str(write_text_atomic(os.path.join(os.fspath(save_directory), "config.json"), self.to_json_string()))
 
 
 @dataclass

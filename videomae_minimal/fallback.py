@@ -2,7 +2,7 @@
 
 `videomae-minimal student` puts the instructor's modules, compiled to bytecode only (no source to read), in
 `videomae_minimal/_reference/`, and lists every exercise in `_reference/exercises.json`: its module, its function
-(`sinusoid_table`, `Attention.forward`) and its notebook. The student's `__init__.py` calls
+(`sinusoid_table`, `SelfAttention.forward`) and its notebook. The student's `__init__.py` calls
 `use_reference_for_unsolved_steps()` once, after importing the steps. Each exercise that is still the skeleton
 (`# YOUR CODE HERE` over `raise NotImplementedError()`) is then replaced by the reference's code, which says so in one
 line the first time it runs; so a student stuck at 03 can still run 07. A step the student has solved and exported is

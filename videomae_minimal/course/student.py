@@ -115,7 +115,7 @@ def make_student(out: Path, root: Path | None = None, reference: bool = True) ->
 
 def exercise_functions(nb: dict, notebook: str) -> list[dict]:
     """The functions an instructor notebook's exported solutions sit in: {"module", "qualname", "notebook"} each
-    (`Attention.forward` for a region inside that method)."""
+    (`SelfAttention.forward` for a region inside that method)."""
     module, found = None, []
     for cell in nb["cells"]:
         source = cell_source(cell)
