@@ -37,7 +37,7 @@ def test_the_course_keeps_its_rules():
         else:
             assert figures >= 1 and 2 <= try_it <= 4, name
     core_total = int(rows["core"][4])  # "core path in all  <lines> ..."
-    assert core_total == sum(int(rows[name][1]) for name in CORE) <= 1200
+    assert core_total == sum(int(rows[name][1]) for name in CORE) <= 1225
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_the_line_budget_fails_the_check(scratch):
     nbformat.write(nb, path)
     result = run(scratch, "--check")
     assert result.returncode == 1
-    assert "the core path exports" in result.stderr and "over the budget of 1200" in result.stderr
+    assert "the core path exports" in result.stderr and "over the budget of 1225" in result.stderr
 
 
 # --- the core teaches VideoMAE only; the numbers the README and 00 state are the measured ones; install cells ---
@@ -197,7 +197,8 @@ def test_each_install_cell_installs_what_its_notebook_imports(path):
     needs = install_cell_needs(path)
     assert needs.get("videomae_minimal") == "videomae-minimal"
     assert third_party_imports(path) - provided - set(needs) == set()
-    assert set(needs) - {"videomae_minimal", "onnx", "onnxscript"} <= third_party_imports(path)  # nothing it does not use
+    # nothing it does not use; onnx and onnxscript run under torch.onnx, accelerate under transformers' Trainer (A4)
+    assert set(needs) - {"videomae_minimal", "onnx", "onnxscript", "accelerate"} <= third_party_imports(path)
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.stem)
