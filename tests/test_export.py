@@ -161,10 +161,11 @@ def test_appendix_notebooks_export_and_are_checked(tree):
 # each appendix beside the step it extends, the hand-written rooms where they sit, the command line on top.
 LAYERS = ["version", "files", "config", "checks", "outputs", "bundled", "sampling", "video", "processing", "patches", "positions",
           "masking", "encoder", "pretraining", "classifier", "checkpoints", "checkpoint_formats", "api", "training",
-          "loop", "runs", "finetuning", "sampling_rate", "fallback",
+          "loop", "runs", "finetuning", "sampling_rate", "fallback", "plotting",
           "course.draws", "course.notebooks", "course.kernel", "course.submissions", "course.dumps",
           "course.later_checks", "course.trusted_checks", "course.grading", "course.gradebook", "course.student",
-          "course.__init__", "__init__", "cli_common", "cli_video", "cli_training", "cli_embed", "cli", "__main__"]
+          "course.__init__", "__init__", "cli.options", "cli.look", "cli.embed", "cli.check", "cli.train", "cli.teach",
+          "cli.parser", "cli.__init__", "__main__"]
 
 
 def package_imports(path) -> set[str]:
@@ -215,9 +216,11 @@ def test_the_package_keeps_its_layering():
 def test_the_layering_check_sees_relative_and_absolute_imports(tmp_path, monkeypatch):
     "The check itself: an upward import, relative or absolute, in a hand-written module is found."
     package = ROOT / "videomae_minimal"
-    assert "cli_common" in package_imports(package / "cli_embed.py")  # from .cli_common import ...
+    assert "cli.options" in package_imports(package / "cli" / "embed.py")  # from .options import ...
+    assert "api" in package_imports(package / "cli" / "embed.py")  # from ..api import ...
     assert {"course.notebooks", "files"} <= package_imports(package / "course" / "student.py")  # . and ..
-    assert "version" in package_imports(package / "cli.py")  # from .version import __version__, inside a function
+    assert "version" in package_imports(package / "cli" / "parser.py")  # from ..version import ..., inside a function
+    assert "course.__init__" in package_imports(package / "cli" / "teach.py")  # from .. import course
     assert "checkpoints" in package_imports(package / "course" / "dumps.py")  # absolute, inside a function
 
 

@@ -175,7 +175,7 @@ def test_ctrl_c_during_pretrain_saves_a_checkpoint_and_resumes(tmp_path):
 
 # --- 4, 5. progress of make-synthetic; --version and the grouped --help -------------------------------------------------
 def test_make_synthetic_says_how_far_it_is(capsys, tmp_path, monkeypatch):
-    from videomae_minimal.cli_training import ReportingClips
+    from videomae_minimal.cli.train import ReportingClips
 
     monkeypatch.setattr(ReportingClips, "EVERY", 0.0)  # a line per clip, not one every 2 s
     status, out, err = run_main(capsys, "make-synthetic", tmp_path / "clips", "--num", "3")

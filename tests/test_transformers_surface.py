@@ -171,7 +171,8 @@ def test_problem_type_is_filled_in_as_transformers_does(saved):
 
 def test_embed_a_folder_resumes_and_skips_a_bad_clip(tmp_path, monkeypatch):
     "Features of a folder (one unreadable clip among them), stopped after one clip and resumed, against transformers."
-    from videomae_minimal import api, cli_embed
+    from videomae_minimal import api
+    from videomae_minimal.cli import embed as cli_embed
     from videomae_minimal.cli import main
 
     clips = tmp_path / "clips"

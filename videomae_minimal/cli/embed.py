@@ -1,5 +1,5 @@
 """`videomae-minimal embed`: one feature vector per clip, for a folder or a list of clips, to one .npy or
-.safetensors file. Hand-written (no notebook): the command line is the top layer, it only calls the steps.
+.safetensors file; registered beside its handler. Hand-written (no notebook): the command line is the top layer.
 
 Resumable: each finished clip's vector waits in a parts folder beside the output (`.NAME.parts/`), so a run that
 is stopped and started again only reads the clips it had not reached. A clip that cannot be read costs only its
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import embed_video
-from .files import write_atomic
-from .cli_common import CommandError, load_model, progress
-from .cli_video import clip_rate
-from .finetuning import VIDEO_SUFFIXES
+from ..api import embed_video
+from ..files import write_atomic
+from ..finetuning import VIDEO_SUFFIXES
+from .look import clip_rate
+from .options import CommandError, checkpoint_options, load_model, progress
 
-__all__ = ["FEATURE_FORMATS", "clip_paths", "cmd_embed"]
+__all__ = ["FEATURE_FORMATS", "clip_paths", "cmd_embed", "register"]
 
 FEATURE_FORMATS = (".npy", ".safetensors")
 
@@ -102,3 +102,18 @@ def cmd_embed(args) -> str:
     shutil.rmtree(parts)
     return (f"{len(done)} clips -> {', '.join(map(str, written))}: features {features.shape[0]} x {features.shape[1]}"
             + (f"; {len(failed)} skipped (named in the record)" if failed else ""))
+
+
+def register(add) -> None:
+    "`embed`, registered through the parser's add_parser (`add`) as the others are."
+    embed = add("embed", help="feature vectors of many clips, to one .npy or .safetensors file (resumable)",
+                description="One vector per clip, what a classifier's head reads (the pooled tokens; for a "
+                            "pre-training checkpoint, the mean of the encoder's tokens), averaged over the "
+                            "views. A stopped run continues where it stopped; an unreadable clip is skipped "
+                            "and named in the record (the .json beside a .npy, or the .safetensors metadata).")
+    embed.add_argument("clips", nargs="+", help="video files, folders of videos (recursively) or .txt lists of paths")
+    checkpoint_options(embed)
+    embed.add_argument("--out", required=True, help="the features file: .npy (with a .json record beside it) or .safetensors")
+    embed.add_argument("--views", choices=("single", "kinetics"), default="single",
+                       help="single: the centre clip, centre crop; kinetics: 5 clips x 3 crops, averaged")
+    embed.set_defaults(run=cmd_embed)

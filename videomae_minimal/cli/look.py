@@ -1,33 +1,30 @@
-"""The commands that look at a video or check a checkpoint on one: frames, synthetic-clip, classify, compare,
-reconstruct, and the demo. A clip is read at the rate its checkpoint was trained with (sampling_rate.py) unless
---rate says otherwise. Hand-written (no notebook): the command line."""
+"""The commands that look at a video: demo, frames, synthetic-clip, classify and reconstruct, each registered beside
+its handler (embed.py registers `embed`). A clip is read at the rate its checkpoint was trained with (sampling_rate.py)
+unless --rate says otherwise. Hand-written (no notebook): the command line."""
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .api import compare_with_transformers, video_probabilities, video_views
-from .bundled import DATA, MOTION_CLIPS, TINY_FINETUNED, TINY_PRETRAINED
-from .classifier import VideoMAEForVideoClassification
-from .cli_common import CommandError, existing_file, load_model, progress, save_figure_atomic, to_json
-from .masking import tube_mask
-from .pretraining import VideoMAEForPreTraining, masked_pixels, reconstruct_pixels
-from .runs import read_labels
-from .processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess
-from .sampling import plot_frames, sample_frame_indices
-from .sampling_rate import fitting_rate, frames_needed, trained_rate
-from .video import read_video, video_info, write_synthetic_clip
+from ..api import video_probabilities, video_views
+from ..bundled import DATA, MOTION_CLIPS, TINY_FINETUNED, TINY_PRETRAINED
+from ..classifier import VideoMAEForVideoClassification
+from ..masking import tube_mask
+from ..plotting import save_frames_figure, save_reconstruction_figure
+from ..pretraining import VideoMAEForPreTraining, masked_pixels, reconstruct_pixels
+from ..processing import IMAGENET_MEAN, IMAGENET_STD, frames_from_pixel_values, preprocess
+from ..runs import read_labels
+from ..sampling import sample_frame_indices
+from ..sampling_rate import fitting_rate, frames_needed, trained_rate
+from ..video import read_video, video_info, write_synthetic_clip
+from .options import (AUTOROTATE_HELP, CommandError, existing_file, integer, load_model, progress, to_json,
+                      video_command)
 
-__all__ = ["AUTOROTATE_HELP", "STATISTICS", "clip_rate", "cmd_frames", "cmd_synthetic_clip", "cmd_classify",
-           "cmd_compare", "cmd_reconstruct", "cmd_demo"]
-
-
-AUTOROTATE_HELP = ("keep the frames as stored: do not turn them as the file's display matrix says "
-                   "(a phone video held upright is shown turned; by default the frames are read as a player shows them)")
+__all__ = ["STATISTICS", "clip_rate", "read_views", "cmd_frames", "cmd_synthetic_clip", "cmd_classify", "cmd_reconstruct",
+           "cmd_demo", "register"]
 
 
 STATISTICS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "half": ((0.5,) * 3, (0.5,) * 3)}
@@ -35,21 +32,14 @@ STATISTICS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "half": ((0.5,) * 3, (0
 
 def _frames_picture(video: Path, out: Path, num_frames: int, rate: int, seed: int, statistics: str,
                     autorotate: bool = True) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-
     info = video_info(video)
     indices = sample_frame_indices(num_frames, rate, info.num_frames, rng=seed)
     frames = read_video(video, indices, autorotate=autorotate)  # (T, H, W, 3) uint8
     mean, std = STATISTICS[statistics]
     pixel_values = preprocess(frames, mean=mean, std=std)  # (T, 3, 224, 224) float32
     shown = frames_from_pixel_values(pixel_values, mean=mean, std=std)  # (T, 224, 224, 3) uint8
-    fig = plot_frames(shown, titles=[f"frame {i}" for i in indices],
-                      suptitle=f"{video.name}: {num_frames} frames (rate {rate}, seed {seed}) as the model sees them")
-    save_figure_atomic(fig, out)
-    plt.close(fig)
+    save_frames_figure(shown, [f"frame {i}" for i in indices], out=out,
+                       suptitle=f"{video.name}: {num_frames} frames (rate {rate}, seed {seed}) as the model sees them")
     turned = (f" (stored {info.width}x{info.height}, turned {info.rotation} degrees{', mirrored' if info.mirrored else ''}"
               f"{'' if autorotate else '; kept as stored: --no-autorotate'})" if info.rotation or info.mirrored else "")
     return (f"{video.name}: {info.num_frames} frames, {info.display_width}x{info.display_height}{turned}, {info.codec}\n"
@@ -91,7 +81,7 @@ def clip_rate(video: Path, model, checkpoint: str, rate: int | None, report=prog
     return fitted
 
 
-def _views(video: Path, model, views: str, rate: int | None, autorotate: bool, checkpoint: str
+def read_views(video: Path, model, views: str, rate: int | None, autorotate: bool, checkpoint: str
            ) -> tuple[torch.Tensor, np.ndarray]:
     "The test protocol's views of `video` as the checkpoint wants them (api.video_views), with a progress line."
     progress(f"reading {video.name}")
@@ -133,41 +123,6 @@ def cmd_classify(args) -> str:
     return "\n".join(f"{p['score']:7.2%}  {p['label']} ({p['id']})" for p in predictions)
 
 
-def cmd_compare(args) -> tuple[str, int]:
-    try:
-        import transformers
-    except ImportError:
-        raise CommandError("compare needs transformers as the reference: pip install transformers "
-                           "(or pip install 'videomae-minimal[dev]')") from None
-    transformers.logging.set_verbosity_error()
-    ours = load_model(args.checkpoint, config=args.config)
-    config = ours.config
-    if args.video:
-        pixel_values, _ = _views(existing_file(args.video), ours, "single", args.rate, not args.no_autorotate,
-                                 args.checkpoint)
-    else:
-        generator = torch.Generator().manual_seed(args.seed)
-        pixel_values = torch.randn(1, config.num_frames, config.num_channels, config.image_size, config.image_size, generator=generator)
-    mask = tube_mask(len(pixel_values), config.grid, 0.9, generator=torch.Generator().manual_seed(args.seed))
-    progress(f"loading the same checkpoint with transformers {transformers.__version__}, running both")
-    path = Path(args.checkpoint)  # transformers reads a transformers folder or a Hub id itself; else a copy of ours
-    readable = args.config is None and ((path.is_dir() and (path / "config.json").is_file()) or not path.exists())
-    diffs = compare_with_transformers(ours, pixel_values, args.checkpoint if readable else None, mask)
-    broken = [name for name, d in diffs.items() if not math.isfinite(d)]
-    if broken:
-        raise CommandError(f"{args.checkpoint}: the {' and '.join(broken)} are not finite numbers (NaN or Inf) here or in "
-                           "transformers: its weights are broken, and there is nothing to compare")
-    match = all(d <= args.atol for d in diffs.values())
-    if args.json:
-        text = to_json({"checkpoint": args.checkpoint, "video": args.video, "model": type(ours).__name__, "atol": args.atol,
-                           "max_abs_diff": diffs, "match": match})
-    else:
-        text = "\n".join(f"{name}: max |difference| {d:.2e} {'<=' if d <= args.atol else '>'} atol {args.atol:g}"
-                          + ("" if d <= args.atol else "  MISMATCH") for name, d in diffs.items())
-        text += f"\n{type(ours).__name__}: {'match' if match else 'DO NOT MATCH'} transformers {transformers.__version__}"
-    return text, 0 if match else 1
-
-
 def cmd_reconstruct(args) -> str:
     video = existing_file(args.video)
     if not 0 <= args.mask_ratio < 1:
@@ -181,11 +136,6 @@ def cmd_reconstruct(args) -> str:
 def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: float, seed: int, rate: int,
                             autorotate: bool = True, who: str = "the checkpoint") -> tuple[float, int]:
     "Draw the original, masked and reconstructed frames of a clip of `video`; return the loss and the masked count."
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     config = model.config
     progress(f"reading {video.name}")
     pixel_values, views = video_views(video, model, "single", rate, autorotate)  # (1, T, C, S, S)
@@ -199,28 +149,11 @@ def _reconstruction_picture(video: Path, model, out_path: Path, mask_ratio: floa
     hidden = masked_pixels(mask, config)[0].numpy()  # (T, S, S)
     masked = np.where(hidden[..., None], 128, original).astype(np.uint8)
     rebuilt = (guess.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
-    shown = np.linspace(0, config.num_frames - 1, min(8, config.num_frames)).astype(int)
-    from matplotlib.patches import Patch
-
-    fig, axes = plt.subplots(3, len(shown), figsize=(2 * len(shown), 7.2), squeeze=False)
-    small = config.image_size < 96  # tiny frames: show their pixels, not a blur
     rows = [("original", original), (f"input: {mask_ratio:.0%} hidden", masked), ("reconstructed", rebuilt)]
-    for r, (name, frames) in enumerate(rows):
-        for c, f in enumerate(shown):
-            ax = axes[r, c]
-            ax.imshow(frames[f], interpolation="nearest" if small else None)
-            ax.set_xticks([]), ax.set_yticks([])  # axis off would hide the row's label too
-            if r == 0:
-                ax.set_title(f"frame {views[0][f]}", fontsize=11)
-        axes[r, 0].set_ylabel(name, fontsize=12)
-    fig.suptitle(f"{video.name}: what {who} rebuilds from the {1 - mask_ratio:.0%} of its tubelets it sees\n"
-                 f"(loss {out.loss.item():.4f}: the mean squared error of its guess at the hidden tubelets)",
-                 fontsize=13)
-    fig.legend(handles=[Patch(facecolor=(0.5, 0.5, 0.5), edgecolor="black", label="grey: hidden (masked tubelets)")],
-               loc="lower center", ncol=1, fontsize=11, frameon=False)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    save_figure_atomic(fig, out_path)
-    plt.close(fig)
+    save_reconstruction_figure(rows, views[0], out=out_path,
+                               title=f"{video.name}: what {who} rebuilds from the {1 - mask_ratio:.0%} of its tubelets it "
+                                     f"sees\n(loss {out.loss.item():.4f}: the mean squared error of its guess at the "
+                                     "hidden tubelets)")
     return out.loss.item(), int(mask.sum())
 
 
@@ -253,3 +186,61 @@ def cmd_demo(args) -> str:
                  f"10% of its tubelets: loss {loss:.4f} over {masked} masked tubelets")
     lines.append(f"wrote {Path(args.out).resolve()}")
     return "\n".join(lines)
+
+
+def register(add) -> None:
+    """The commands that look at a video: demo, frames, synthetic-clip, classify, reconstruct. `add` is the
+    parser's add_parser, recording each help."""
+    demo = add("demo", help="classify the bundled motion clips and draw a reconstruction (offline, seconds)",
+               description="Classify the 8 bundled synthetic motion clips with the bundled tiny fine-tuned "
+                           "checkpoint (top 3 each), and save what the bundled tiny pre-trained checkpoint "
+                           "reconstructs of one clip under a 90%% tube mask. The picture of the Kinetics "
+                           "clip's processed frames is `frames` on the package's data/videos/mmaction2_test_cleaning_pool.mp4 in a clone "
+                           "(`videomae-minimal course --out DIR` prints where the package's data is).")
+    demo.add_argument("--out", default=str(Path("out") / "videomae_demo.png"),
+                      help="picture to write (default: %(default)s, under the current folder; a clone's git ignores out/)")
+    demo.add_argument("--seed", type=integer(0), default=0, help="seed of the mask (default: %(default)s)")
+    demo.add_argument("--clip", type=integer(0), default=4, help="which bundled clip to reconstruct, 0-7 (default: %(default)s)")
+    demo.set_defaults(run=cmd_demo)
+
+    frames = add("frames", help="sample and process any video; save a picture of the model's input",
+                 description="Sample a clip from VIDEO, process it, and save the processed frames as a picture.")
+    frames.add_argument("video", help="a video file (mp4, mkv, avi, webm, ...)")
+    frames.add_argument("--out", required=True, help="picture to write (.png, .jpg, .pdf)")
+    frames.add_argument("--num-frames", type=integer(1), default=16, help="frames per clip (default: %(default)s)")
+    frames.add_argument("--rate", type=integer(1), default=4, help="sampling rate (default: %(default)s)")
+    frames.add_argument("--seed", type=integer(0), default=0, help="seed of the random clip (default: %(default)s)")
+    frames.add_argument("--no-autorotate", action="store_true", help=AUTOROTATE_HELP)
+    frames.add_argument("--statistics", choices=sorted(STATISTICS), default="imagenet",
+                        help="normalisation mean/std: imagenet (published checkpoints) or half (0.5/0.5)")
+    frames.set_defaults(run=cmd_frames)
+
+    synth = add("synthetic-clip", help="write a test clip whose frames show their own numbers",
+                description="Write a synthetic clip (a ball crossing a coloured field, with the frame number "
+                            "drawn in binary along the top). The container follows OUT's extension.")
+    synth.add_argument("out", help="file to write, e.g. clip.mp4, clip.mkv, clip.avi, clip.webm")
+    synth.add_argument("--num-frames", type=integer(1), default=90, help="(default: %(default)s)")
+    synth.add_argument("--fps", type=integer(1), default=30, help="(default: %(default)s)")
+    synth.add_argument("--size", default="96x160", help="HEIGHTxWIDTH (default: %(default)s)")
+    synth.add_argument("--codec", default="libx264", help="FFmpeg encoder: libx264, mpeg4, libvpx-vp9, ... (default: %(default)s)")
+    synth.add_argument("--gop-size", type=integer(1), default=None, help="frames between key frames (default: the encoder's)")
+    synth.add_argument("--vfr", action="store_true", help="variable frame rate (frames 20 ms and 55 ms apart)")
+    synth.set_defaults(run=cmd_synthetic_clip)
+
+    classify = video_command(add, "classify", help="classify a video with a fine-tuned checkpoint",
+                             description="Sample and process VIDEO as the checkpoint's config and preprocessor config "
+                                         "say, run the classifier and print the top-k labels (softmax probabilities).")
+    classify.add_argument("--top-k", type=integer(1), default=5, help="(default: %(default)s)")
+    classify.add_argument("--views", choices=("single", "kinetics"), default="single",
+                          help="single: the centre clip, centre crop; kinetics: 5 clips x 3 crops, probabilities averaged")
+    classify.add_argument("--labels", help="label names, one per line (default: the checkpoint's id2label)")
+    classify.add_argument("--json", action="store_true", help="print one JSON object")
+    classify.set_defaults(run=cmd_classify)
+
+    reconstruct = video_command(add, "reconstruct", help="draw what a pre-training checkpoint reconstructs",
+                                description="Mask a clip of VIDEO with tube masking and draw the original, masked and "
+                                            "reconstructed frames of a pre-training checkpoint.")
+    reconstruct.add_argument("--out", required=True, help="picture to write (.png, .jpg, .pdf)")
+    reconstruct.add_argument("--mask-ratio", type=float, default=0.9, help="(default: %(default)s)")
+    reconstruct.add_argument("--seed", type=integer(0), default=0, help="seed of the mask (default: %(default)s)")
+    reconstruct.set_defaults(run=cmd_reconstruct)
