@@ -190,6 +190,10 @@ def test_student_package_raises_until_the_notebook_is_exported(student_dir, tmp_
     assert after.stdout.strip() == str(2 * 2 * int(0.5 * 9))
     check = subprocess.run([sys.executable, str(copy / "tools" / "export.py"), "--check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+    # The command line comes with the edition: a package of its own (cli/), copied with the other hand-written modules.
+    command = subprocess.run([sys.executable, "-m", "videomae_minimal", "--help"], capture_output=True, text=True,
+                             env=env, cwd=tmp_path)
+    assert command.returncode == 0 and "check a checkpoint:" in command.stdout, command.stderr
 
 
 def test_a_student_with_nothing_solved_gets_transformers_logits_through_the_reference(student_dir, tmp_path):

@@ -104,6 +104,9 @@ def make_student(out: Path, root: Path | None = None, reference: bool = True) ->
                 generated = f.readline().startswith(GENERATED_HEADER)
             if not generated:  # hand-written: __init__, config, cli (not this package: the edition has no grader)
                 shutil.copy2(module, work / "videomae_minimal" / module.name)
+        # the command line, hand-written too (its `teach` commands say that a student edition has no grader)
+        shutil.copytree(root / "videomae_minimal" / "cli", work / "videomae_minimal" / "cli",
+                        ignore=shutil.ignore_patterns("__pycache__"))
         # The skeleton: the exporter run on the student notebooks, so every exercise raises NotImplementedError.
         done = subprocess.run([sys.executable, str(work / "tools" / "export.py")], capture_output=True, text=True)
         if done.returncode != 0:
@@ -160,7 +163,7 @@ def _write_reference(instructor_package: Path, package: Path, targets: list[dict
     (reference / "__init__.py").write_text('"The course\'s reference, bytecode only: see videomae_minimal/fallback.py."\n',
                                            encoding="utf-8")
     for module in sorted(instructor_package.glob("*.py")):
-        if module.name not in ("__init__.py", "__main__.py", "cli.py", "fallback.py"):
+        if module.name not in ("__init__.py", "__main__.py", "fallback.py"):
             py_compile.compile(str(module), cfile=str(reference / f"{module.stem}.pyc"),
                                dfile=f"<the course's reference: {module.name}>", doraise=True)
     (reference / "exercises.json").write_text(json.dumps(targets, indent=1) + "\n", encoding="utf-8")
