@@ -302,3 +302,17 @@ def test_loading_options_and_config_overrides(saved):
         vm.classify_video(clip, model, rate=0)
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # transformers' keyword
     assert model.is_gradient_checkpointing and model.is_activation_checkpointing
+
+
+def test_the_conveniences_are_the_base_class_s_not_attached_from_outside():
+    "Issue 28: from_pretrained, device, gradient checkpointing, ... are defined once, in the models' base class."
+    from videomae_minimal.modeling import LOADERS, VideoMAEPreTrainedModel
+
+    names = ("from_pretrained", "save_pretrained", "device", "dtype", "base_model", "get_input_embeddings",
+             "num_parameters", "main_input_name", "gradient_checkpointing_enable", "gradient_checkpointing_disable",
+             "is_gradient_checkpointing")
+    for cls in (VideoMAEModel, VideoMAEForPreTraining, VideoMAEForVideoClassification):
+        assert issubclass(cls, VideoMAEPreTrainedModel)
+        assert not [n for n in names if n in vars(cls)], cls  # nothing set on the class itself
+    assert all(n in vars(VideoMAEPreTrainedModel) for n in names)
+    assert LOADERS == {"from_pretrained": vm.from_pretrained, "save_pretrained": vm.save_pretrained}

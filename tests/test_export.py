@@ -159,7 +159,7 @@ def test_appendix_notebooks_export_and_are_checked(tree):
 
 # Every module of the package, lowest first: a module imports only modules before it. The core path in order,
 # each appendix beside the step it extends, the hand-written rooms where they sit, the command line on top.
-LAYERS = ["version", "files", "config", "checks", "outputs", "bundled", "sampling", "video", "processing", "patches", "positions",
+LAYERS = ["version", "files", "config", "checks", "outputs", "modeling", "bundled", "sampling", "video", "processing", "patches", "positions",
           "masking", "encoder", "pretraining", "classifier", "checkpoints", "checkpoint_config", "checkpoint_files",
           "checkpoint_formats", "api", "training",
           "loop", "runs", "finetuning", "sampling_rate", "fallback", "plotting",

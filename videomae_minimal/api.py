@@ -20,6 +20,7 @@ from videomae_minimal.classifier import VideoMAEForVideoClassification
 from videomae_minimal.config import VideoMAEConfig
 from videomae_minimal.encoder import Block, VideoMAEModel
 from videomae_minimal.masking import tube_mask
+from videomae_minimal.modeling import VideoMAEPreTrainedModel
 from videomae_minimal.pretraining import VideoMAEForPreTraining
 from videomae_minimal.processing import preprocess_views
 from videomae_minimal.sampling import kinetics_test_views
@@ -29,38 +30,8 @@ from videomae_minimal.video import read_video, video_info
 MODEL_CLASSES = (VideoMAEModel, VideoMAEForPreTraining, VideoMAEForVideoClassification)
 
 
-def _from_pretrained(cls, path_or_id, **options) -> nn.Module:
-    "`cls.from_pretrained(...)`: the package's from_pretrained, building `cls` (a new head where the checkpoint has none)."
-    return from_pretrained(path_or_id, model_class=cls, **options)
-
-
-def _save_pretrained(self, folder, preprocessor=None, **options) -> Path:
-    """`model.save_pretrained(folder)`: config.json, model.safetensors and preprocessor_config.json, as transformers
-    writes them; transformers' options (safe_serialization, max_shard_size, state_dict, is_main_process) as there."""
-    return save_pretrained(self, folder, preprocessor, **options)
-
-
-def _first_parameter(model: nn.Module) -> torch.Tensor:
-    return next(model.parameters())
-
-
-def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
-    """transformers' count: every parameter, or those that train; `exclude_embeddings` leaves out nn.Embedding
-    weights, of which VideoMAE has none (its patch embedding is a Conv3d, counted as transformers counts it)."""
-    embedded = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)} if exclude_embeddings else set()
-    return sum(p.numel() for p in self.parameters() if (p.requires_grad or not only_trainable) and id(p) not in embedded)
-
-
-for _cls in MODEL_CLASSES:
-    _cls.from_pretrained = classmethod(_from_pretrained)
-    _cls.save_pretrained = _save_pretrained
-    _cls.device = property(lambda self: _first_parameter(self).device, doc="Where the parameters are.")
-    _cls.dtype = property(lambda self: _first_parameter(self).dtype, doc="The parameters' dtype.")
-    _cls.main_input_name = "pixel_values"  # what transformers' Trainer and pipelines feed the model
-    _cls.base_model = property(lambda self: self if isinstance(self, VideoMAEModel) else self.videomae,
-                               doc="The encoder (transformers' `base_model`, its `videomae`).")
-    _cls.get_input_embeddings = lambda self: self.base_model.embeddings.patch_embeddings  # transformers': the patch embedding
-    _cls.num_parameters = num_parameters
+# Kept importable from here, where it was first written: the models' base class defines it now (modeling.py).
+num_parameters = VideoMAEPreTrainedModel.num_parameters
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config: VideoMAEConfig) -> torch.Tensor:
@@ -149,28 +120,10 @@ def checkpointed_block_forward(plain_forward):
 Block.forward = checkpointed_block_forward(inspect.unwrap(Block.forward))  # unwrap: running this twice wraps once
 
 
-def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **options) -> None:
-    """Recompute each block's activations in the backward pass: the same gradients, less memory, about a fifth more
-    time. transformers' options (use_reentrant, every_n_layers, offload, ...) are accepted and not needed: every block
-    is checkpointed, non-reentrant."""
-    for module in self.modules():
-        if isinstance(module, Block):
-            module.gradient_checkpointing = True
-
-
-def gradient_checkpointing_disable(self, **options) -> None:
-    for module in self.modules():
-        if isinstance(module, Block):
-            module.gradient_checkpointing = False
-
-
-for _cls in MODEL_CLASSES:
-    _cls.gradient_checkpointing_enable = gradient_checkpointing_enable
-    _cls.gradient_checkpointing_disable = gradient_checkpointing_disable
-    _cls.activation_checkpointing_enable = gradient_checkpointing_enable  # transformers 5's new name for the same
-    _cls.activation_checkpointing_disable = gradient_checkpointing_disable
-    _cls.is_gradient_checkpointing = _cls.is_activation_checkpointing = property(lambda self: any(
-        getattr(m, "gradient_checkpointing", False) for m in self.modules()), doc="Whether any block recomputes.")
+# The switches are the models' base class's methods (modeling.py: every module with the flag above); kept importable
+# from here, where they were first written.
+gradient_checkpointing_enable = VideoMAEPreTrainedModel.gradient_checkpointing_enable
+gradient_checkpointing_disable = VideoMAEPreTrainedModel.gradient_checkpointing_disable
 
 
 def _as_model(model_or_checkpoint) -> nn.Module:

@@ -20,6 +20,7 @@ from videomae_minimal.checkpoint_files import (SAFE_EXTRAS, WEIGHT_FILES, hub_fo
                                                refused_code, remove_stale_weights, shard_bytes, write_weights)
 from videomae_minimal.config import PreprocessorConfig, VideoMAEConfig
 from videomae_minimal.encoder import VideoMAEModel
+from videomae_minimal.modeling import LOADERS
 # The one atomic writer (a crash leaves the old file or the new one); WriteError, NO_ROOM, raise_if_no_room and
 # replace_atomic stay importable from here, where this appendix first wrote them.
 from videomae_minimal.files import NO_ROOM, WriteError, raise_if_no_room, replace_atomic, write_atomic
@@ -255,3 +256,8 @@ def save_pretrained(model: nn.Module, folder, preprocessor: PreprocessorConfig |
     for name, values in (("config.json", config), ("preprocessor_config.json", preprocessor_dict(preprocessor))):
         write_atomic(folder / name, lambda tmp: tmp.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8"))
     return folder
+
+
+# The models' from_pretrained and save_pretrained (their base class, modeling.py) call these: registered here, where
+# they are defined, because the models' steps come before this one and never import it.
+LOADERS.update(from_pretrained=from_pretrained, save_pretrained=save_pretrained)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from videomae_minimal.config import PreprocessorConfig, VideoMAEConfig
 from videomae_minimal.encoder import VideoMAEModel
+from videomae_minimal.modeling import VideoMAEPreTrainedModel
 from videomae_minimal.outputs import ModelOutput
 
 
@@ -17,7 +18,7 @@ class VideoClassificationOutput(ModelOutput):
     fields = ("loss", "logits", "hidden_states", "attentions")
 
 
-class VideoMAEForVideoClassification(nn.Module):
+class VideoMAEForVideoClassification(VideoMAEPreTrainedModel):  # the base class: 06's
     "The encoder over all tokens, mean-pooled and normalised (or token 0 when mean pooling is off), then a Linear."
 
     def __init__(self, config: VideoMAEConfig):

@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from videomae_minimal.config import ACTIVATIONS, PreprocessorConfig, VideoMAEConfig
+from videomae_minimal.modeling import VideoMAEPreTrainedModel
 from videomae_minimal.outputs import ModelOutput
 from videomae_minimal.patches import TubeletEmbedding, check_pixel_values
 from videomae_minimal.positions import sinusoid_table
@@ -169,7 +170,7 @@ class Encoder(nn.Module):
         return x, tuple(attentions) if output_attentions else None
 
 
-class VideoMAEModel(nn.Module):
+class VideoMAEModel(VideoMAEPreTrainedModel):
     "Tubelet embedding + fixed positions, the transformer blocks on the visible tokens, and a final LayerNorm."
 
     def __init__(self, config: VideoMAEConfig):

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from videomae_minimal.config import PreprocessorConfig, VideoMAEConfig
 from videomae_minimal.encoder import Block, VideoMAEModel, check_mask
+from videomae_minimal.modeling import VideoMAEPreTrainedModel
 from videomae_minimal.outputs import ModelOutput
 from videomae_minimal.patches import check_pixel_values, from_tubelets, to_tubelets
 from videomae_minimal.positions import sinusoid_table
@@ -59,7 +60,7 @@ class VideoMAEPreTrainingOutput(ModelOutput):
     fields = ("loss", "logits", "hidden_states", "attentions")
 
 
-class VideoMAEForPreTraining(nn.Module):
+class VideoMAEForPreTraining(VideoMAEPreTrainedModel):  # the base class: 06's
     def __init__(self, config: VideoMAEConfig):
         super().__init__()
         self.config = config
