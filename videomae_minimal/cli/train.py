@@ -25,7 +25,7 @@ from ..training import MODEL_SIZES, MOTIONS, SCENES, TINY, SyntheticMotion
 from .options import CommandError, integer, number, progress
 
 __all__ = ["ReportingClips", "CLIP_RECIPE", "SYNTHETIC_RECIPE", "default_of", "cmd_make_synthetic", "cmd_pretrain",
-           "cmd_finetune", "resume_command", "report_interrupt", "register"]
+           "cmd_finetune", "resume_command", "report_interrupt", "training_options", "register"]
 
 
 class ReportingClips:
@@ -220,60 +220,40 @@ def report_interrupt(args, argv: list[str], e: KeyboardInterrupt) -> int:
     return 130
 
 
-def register(add) -> None:
-    "The training commands, make-synthetic, pretrain and finetune (`add`: the parser's add_parser)."
-    make = add("make-synthetic", help="write clips of the synthetic motion task as mp4 files + labels.csv",
-               description=f"Write NUM clips of the 8-motion task ({', '.join(MOTIONS)}) into OUT_DIR as "
-                           "H.264 4:4:4 mp4 files (lossless in YUV) named <index>_<motion>.mp4, then "
-                           "labels.csv (file,label,label_name). Clip i is drawn from (SEED, i): the files "
-                           "hold the clips that training generates in memory.")
-    make.add_argument("out_dir", help="folder to write (created if needed)")
-    make.add_argument("--num", type=integer(1), required=True, help="number of clips (labels cycle through the 8 motions)")
-    make.add_argument("--seed", type=integer(0), default=0, help="(default: %(default)s)")
-    make.add_argument("--frames", type=integer(1), default=TINY["num_frames"], help="frames per clip (default: %(default)s)")
-    make.add_argument("--size", type=integer(8), default=TINY["image_size"], help="frame height and width (default: %(default)s)")
-    make.add_argument("--overwrite", action="store_true", help="write into a folder that already holds a labels.csv")
-    make.set_defaults(run=cmd_make_synthetic)
+def training_options(command, lr: float, warmup: int, batch: int,
+                     data_help: str = "a folder with labels.csv and its clips (as make-synthetic writes)"):
+    "What pretrain and finetune both take: the data, the run folder, the schedule, evaluation and checkpoints."
+    source = command.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help=data_help)
+    source.add_argument("--synthetic", type=integer(1), metavar="N", help="N clips of the motion task, made in memory from --seed")
+    command.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, and at the end the model "
+                                                      "(config.json, model.safetensors, preprocessor_config.json) and training.json")
+    command.add_argument("--steps", type=integer(1), default=1000, help="(default: %(default)s)")
+    command.add_argument("--batch-size", type=integer(1), default=batch, help="global batch, split over torchrun's processes (default: %(default)s)")
+    command.add_argument("--lr", type=number(0, above=True), default=lr, help="peak learning rate (default: %(default)s)")
+    command.add_argument("--warmup-steps", type=integer(0), default=warmup, help="(default: %(default)s)")
+    command.add_argument("--weight-decay", type=number(0), default=0.05, help="(default: %(default)s)")
+    command.add_argument("--seed", type=integer(0), default=0, help="seeds the model, data order, masks and synthetic clips (default: %(default)s)")
+    command.add_argument("--scene", choices=SCENES, default="gradient", help="--synthetic clips' background: a colour "
+                         "with a brightness gradient, or flat with pixel noise (make findings) (default: %(default)s)")
+    command.add_argument("--model", choices=sorted(MODEL_SIZES), default="tiny", help="sizes of a model trained from "
+                         "scratch: tiny (16 frames, 8x8 patches) or miniature (8 frames, 4x4 patches: make findings) "
+                         "(default: %(default)s)")
+    held_out = command.add_mutually_exclusive_group()
+    held_out.add_argument("--eval-data", help="a folder to evaluate on (default with --synthetic: 256 new clips, seed + 1000000)")
+    held_out.add_argument("--eval-synthetic", type=integer(0), metavar="N", help="evaluate on N new clips (seed + 1000000); 0: none")
+    command.add_argument("--eval-every", type=integer(0), default=100, help="steps between evaluations; 0: only at the end (default: %(default)s)")
+    command.add_argument("--checkpoint-every", type=integer(0), default=500, help="steps between checkpoints; 0: only at the end (default: %(default)s)")
+    command.add_argument("--log-every", type=integer(1), default=10, help="steps between log lines (default: %(default)s)")
+    command.add_argument("--resume", nargs="?", const=True, metavar="CHECKPOINT",
+                         help="continue the run in --out from its latest checkpoint (or from CHECKPOINT)")
+    command.add_argument("--stop-at", type=integer(1), metavar="STEP", help="stop at STEP with a checkpoint, as if interrupted")
+    command.add_argument("--threads", type=integer(1), help="torch threads per process (default: torch's choice)")
+    command.add_argument("--quiet", action="store_true", help="no progress line")
 
-    def training_options(command, lr: float, warmup: int, batch: int,
-                         data_help: str = "a folder with labels.csv and its clips (as make-synthetic writes)"):
-        source = command.add_mutually_exclusive_group(required=True)
-        source.add_argument("--data", help=data_help)
-        source.add_argument("--synthetic", type=integer(1), metavar="N", help="N clips of the motion task, made in memory from --seed")
-        command.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, and at the end the model "
-                                                          "(config.json, model.safetensors, preprocessor_config.json) and training.json")
-        command.add_argument("--steps", type=integer(1), default=1000, help="(default: %(default)s)")
-        command.add_argument("--batch-size", type=integer(1), default=batch, help="global batch, split over torchrun's processes (default: %(default)s)")
-        command.add_argument("--lr", type=number(0, above=True), default=lr, help="peak learning rate (default: %(default)s)")
-        command.add_argument("--warmup-steps", type=integer(0), default=warmup, help="(default: %(default)s)")
-        command.add_argument("--weight-decay", type=number(0), default=0.05, help="(default: %(default)s)")
-        command.add_argument("--seed", type=integer(0), default=0, help="seeds the model, data order, masks and synthetic clips (default: %(default)s)")
-        command.add_argument("--scene", choices=SCENES, default="gradient", help="--synthetic clips' background: a colour "
-                             "with a brightness gradient, or flat with pixel noise (make findings) (default: %(default)s)")
-        command.add_argument("--model", choices=sorted(MODEL_SIZES), default="tiny", help="sizes of a model trained from "
-                             "scratch: tiny (16 frames, 8x8 patches) or miniature (8 frames, 4x4 patches: make findings) "
-                             "(default: %(default)s)")
-        held_out = command.add_mutually_exclusive_group()
-        held_out.add_argument("--eval-data", help="a folder to evaluate on (default with --synthetic: 256 new clips, seed + 1000000)")
-        held_out.add_argument("--eval-synthetic", type=integer(0), metavar="N", help="evaluate on N new clips (seed + 1000000); 0: none")
-        command.add_argument("--eval-every", type=integer(0), default=100, help="steps between evaluations; 0: only at the end (default: %(default)s)")
-        command.add_argument("--checkpoint-every", type=integer(0), default=500, help="steps between checkpoints; 0: only at the end (default: %(default)s)")
-        command.add_argument("--log-every", type=integer(1), default=10, help="steps between log lines (default: %(default)s)")
-        command.add_argument("--resume", nargs="?", const=True, metavar="CHECKPOINT",
-                             help="continue the run in --out from its latest checkpoint (or from CHECKPOINT)")
-        command.add_argument("--stop-at", type=integer(1), metavar="STEP", help="stop at STEP with a checkpoint, as if interrupted")
-        command.add_argument("--threads", type=integer(1), help="torch threads per process (default: torch's choice)")
-        command.add_argument("--quiet", action="store_true", help="no progress line")
 
-    pretrain = add("pretrain", help="pre-train a tiny VideoMAE by masked reconstruction (torchrun-ready)",
-                   description="Pre-train the tiny VideoMAE of notebook 10 with tube masking. Under torchrun "
-                               "(e.g. torchrun --standalone --nproc_per_node 2 -m videomae_minimal pretrain ...) "
-                               "each process takes a share of every batch; the result is the one-process result.")
-    training_options(pretrain, lr=1.5e-3, warmup=100, batch=32)
-    pretrain.add_argument("--mask-ratio", type=float, default=0.9, help="(default: %(default)s)")
-    pretrain.add_argument("--mask", choices=("tube", "random"), default="tube", help="(default: %(default)s)")
-    pretrain.set_defaults(run=cmd_pretrain)
-
+def _finetune_parser(add) -> None:
+    "finetune: the two data sources, the few-label and control options, and the video-files recipe."
     finetune = add("finetune", help="fine-tune a classifier on your clips (or the motion task), from a "
                                     "pre-trained encoder or from scratch",
                    description="Fine-tune VideoMAEForVideoClassification on labelled clips: video files "
@@ -337,3 +317,29 @@ def register(add) -> None:
     clip.add_argument("--epochs", type=number(0, above=True), help="train this many epochs of the training clips "
                                                                     "(sets --steps)")
     finetune.set_defaults(run=cmd_finetune)
+
+
+def register(add) -> None:
+    "The training commands, make-synthetic, pretrain and finetune (`add`: the parser's add_parser)."
+    make = add("make-synthetic", help="write clips of the synthetic motion task as mp4 files + labels.csv",
+               description=f"Write NUM clips of the 8-motion task ({', '.join(MOTIONS)}) into OUT_DIR as "
+                           "H.264 4:4:4 mp4 files (lossless in YUV) named <index>_<motion>.mp4, then "
+                           "labels.csv (file,label,label_name). Clip i is drawn from (SEED, i): the files "
+                           "hold the clips that training generates in memory.")
+    make.add_argument("out_dir", help="folder to write (created if needed)")
+    make.add_argument("--num", type=integer(1), required=True, help="number of clips (labels cycle through the 8 motions)")
+    make.add_argument("--seed", type=integer(0), default=0, help="(default: %(default)s)")
+    make.add_argument("--frames", type=integer(1), default=TINY["num_frames"], help="frames per clip (default: %(default)s)")
+    make.add_argument("--size", type=integer(8), default=TINY["image_size"], help="frame height and width (default: %(default)s)")
+    make.add_argument("--overwrite", action="store_true", help="write into a folder that already holds a labels.csv")
+    make.set_defaults(run=cmd_make_synthetic)
+
+    pretrain = add("pretrain", help="pre-train a tiny VideoMAE by masked reconstruction (torchrun-ready)",
+                   description="Pre-train the tiny VideoMAE of notebook 10 with tube masking. Under torchrun "
+                               "(e.g. torchrun --standalone --nproc_per_node 2 -m videomae_minimal pretrain ...) "
+                               "each process takes a share of every batch; the result is the one-process result.")
+    training_options(pretrain, lr=1.5e-3, warmup=100, batch=32)
+    pretrain.add_argument("--mask-ratio", type=float, default=0.9, help="(default: %(default)s)")
+    pretrain.add_argument("--mask", choices=("tube", "random"), default="tube", help="(default: %(default)s)")
+    pretrain.set_defaults(run=cmd_pretrain)
+    _finetune_parser(add)
