@@ -5,23 +5,26 @@
     patches             notebooks/03_tubelet_patches.ipynb        tubelets and their embedding
     positions           notebooks/04_sinusoidal_positions.ipynb   the fixed sin-cos position table
     masking             notebooks/05_tube_masking.ipynb           tube (and random) masks
-    encoder             notebooks/06_sdpa_encoder.ipynb           attention, blocks, VideoMAEModel
+    encoder             notebooks/06_sdpa_encoder.ipynb           attention, blocks, VideoMAEModel (transformers' names)
     pretraining         notebooks/07_decoder_loss.ipynb           decoder, targets, loss, VideoMAEForPreTraining
     classifier          notebooks/08_classifier.ipynb             VideoMAEForVideoClassification
-    checkpoints         notebooks/09_real_checkpoints.ipynb       transformers' names -> ours, all-or-nothing loading
+    checkpoints         notebooks/09_real_checkpoints.ipynb       the published spelling and the original's -> ours, all-or-nothing loading
     training            notebooks/10_train_tiny.ipynb             the motion task, the training loop, evaluation
 
 and from the appendices, what a real tool also needs:
 
     video               notebooks/appendix/A1_reading_real_videos.ipynb             read_video, video_info: exact, fast, named errors
     checkpoint_formats  notebooks/appendix/A2_checkpoint_formats_and_safety.ipynb    from_pretrained, save_pretrained: every layout, safely
+    checkpoint_config   notebooks/appendix/A2_checkpoint_formats_and_safety.ipynb    configs for files without one
+    checkpoint_files    notebooks/appendix/A2_checkpoint_formats_and_safety.ipynb    weight files read safely, written as transformers writes them
     loop                notebooks/appendix/A3_training_runs_that_survive.ipynb       run_training, the one loop: run folder, resume, torchrun, logs
     runs                notebooks/appendix/A3_training_runs_that_survive.ipynb       train: the motion task and labels.csv folders through that loop
-    api                 notebooks/appendix/A4_using_it_like_transformers.ipynb       class methods, dtype/device, checkpointing, classify_video, embed_video
+    api                 notebooks/appendix/A4_using_it_like_transformers.ipynb       transformers' forward options, checkpointing, classify_video, embed_video
     finetuning          notebooks/appendix/A5_finetune_on_your_clips.ipynb          train_on_clips: folders of real video, the paper's recipe, workers
 
-`config` (VideoMAEConfig), `checks` (how notebooks print a difference), `bundled` (where the data that ships inside
-the package is: clips, tiny checkpoints, labels), `cli` and `course` (student notebooks and the grader) are written
+`config` (VideoMAEConfig), `modeling` (the models' base class: from_pretrained, device, dtype, ...), `checks` (how
+notebooks print a difference), `bundled` (where the data that ships inside the package is: clips, tiny checkpoints,
+labels), `plotting` (the command line's pictures), `cli/` and `course/` (student notebooks and the grader) are written
 by hand.
 """
 from .config import VideoMAEConfig

@@ -56,6 +56,12 @@ def cmd_make_synthetic(args) -> str:
     return f"wrote {args.num} clips and labels.csv to {folder}"
 
 
+def _command_line() -> str | None:
+    "The command as typed, for the run's training.json: only when this process is the command line itself."
+    invoked = sys.argv and sys.argv[0].endswith(("videomae-minimal", "__main__.py"))
+    return "videomae-minimal " + " ".join(sys.argv[1:]) if invoked else None
+
+
 def _data_spec(args, data_option: str, synthetic_option: str) -> str | None:
     folder, count = getattr(args, data_option), getattr(args, synthetic_option)
     if folder is not None:
@@ -90,10 +96,9 @@ def _run_training(args, task: str) -> str:
     training_args = TrainingArgs(task, data, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                  warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed,
                                  eval_data=eval_data, model=dict(MODEL_SIZES[args.model]), scene=args.scene, **extra)
-    command = "videomae-minimal " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(("videomae-minimal", "__main__.py")) else None
     summary = train(training_args, args.out, resume=args.resume or False, stop_at=args.stop_at,
                     eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-                    progress=not args.quiet, command=command)
+                    progress=not args.quiet, command=_command_line())
     if not summary["finished"]:
         return f"stopped at step {summary['step']} of {args.steps}; continue with --resume (checkpoint in {args.out})"
     evaluation = summary["eval"]
@@ -148,7 +153,8 @@ def _finetune_on_video_files(args) -> str:
                                + "; ".join(LAYOUTS))
     recipe = {k: getattr(args, k) for k in CLIP_RECIPE if getattr(args, k) is not None}  # the rest: the field defaults
     init = None if args.init == "none" else args.init
-    if args.rate is None and init is not None and recipe.get("sampling", "random") == "random":  # --init's own rate
+    sampling = recipe.get("sampling", default_of("sampling"))
+    if args.rate is None and init is not None and sampling == "random":  # the rate --init was trained with
         recipe["rate"], why, _ = trained_rate(init)
         progress(f"sampling rate {recipe['rate']} ({why}); training and evaluation read the clips at it")
     training_args = ClipTrainingArgs(args.data, eval_data=args.eval_data, init=init, steps=args.steps,
@@ -158,11 +164,10 @@ def _finetune_on_video_files(args) -> str:
         train_clips, _ = open_clips(training_args)
         training_args.steps = max(1, math.ceil(args.epochs * len(train_clips) / args.batch_size))
         progress(f"{args.epochs} epochs of {len(train_clips)} training clips: {training_args.steps} steps")
-    command = "videomae-minimal " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(("videomae-minimal", "__main__.py")) else None
     workers = default_of("workers") if args.workers is None else args.workers
     summary = train_on_clips(training_args, args.out, workers=workers, resume=args.resume or False,
                              stop_at=args.stop_at, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
-                             log_every=args.log_every, progress=not args.quiet, command=command)
+                             log_every=args.log_every, progress=not args.quiet, command=_command_line())
     if not summary["finished"]:
         return f"stopped at step {summary['step']} of {training_args.steps}; continue with --resume (checkpoint in {args.out})"
     evaluation = summary["eval"]
